@@ -1,0 +1,45 @@
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+
+from radiology.models import Patient, ServiceHeartbeat
+
+User = get_user_model()
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["mrn", "issuer", "family_name", "given_name", "birth_date", "sex", "merged_into", "updated_at"]
+    list_filter = ["sex", "issuer"]
+    search_fields = ["mrn", "family_name", "given_name"]
+    date_hierarchy = "birth_date"
+    raw_id_fields = ["merged_into"]
+    readonly_fields = ["created_at", "updated_at"]
+
+
+@admin.register(ServiceHeartbeat)
+class ServiceHeartbeatAdmin(admin.ModelAdmin):
+    list_display = ["component", "hostname", "pid", "detail", "last_seen"]
+    list_filter = ["component", "hostname"]
+    readonly_fields = ["component", "hostname", "pid", "detail", "last_seen"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffUserAdmin(UserAdmin):
+    """Users with their role (group) in the list, filterable by role."""
+
+    list_display = ["username", "email", "first_name", "last_name", "roles", "is_active", "last_login"]
+    list_filter = ["groups", "is_active", "is_staff"]
+
+    @admin.display(description="Role")
+    def roles(self, user):
+        return ", ".join(group.name for group in user.groups.all())
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("groups")

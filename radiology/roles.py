@@ -1,0 +1,76 @@
+"""The four roles of the platform, as Django groups with permissions.
+
+A user holds one role. ROLE_PERMISSIONS is the single place that says what each role may do; the data
+migration creates the groups and `sync_role_permissions` (run after every migrate) grants permissions of
+models that later migrations add.
+"""
+from django.db.models.signals import post_migrate
+from django.dispatch import receiver
+
+from radiology.choices import Role
+
+ALL_PERMISSIONS = "*"
+
+ROLE_PERMISSIONS = {
+    Role.CLINICIAN: ["radiology.view_patient"],
+    Role.RADIOLOGIST: ["radiology.view_patient"],
+    Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient"],
+    Role.ADMINISTRATOR: ALL_PERMISSIONS,
+}
+
+# Roles whose members use the Django admin site.
+STAFF_ROLES = {Role.ADMINISTRATOR}
+
+
+def sync_role_permissions(apps):
+    """Create the role groups and give each exactly its permissions; `apps` may be a migration's registry."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    for role, wanted in ROLE_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=role.value)
+        if wanted == ALL_PERMISSIONS:
+            permissions = Permission.objects.all()
+        else:
+            permissions = [
+                permission
+                for label in wanted
+                for permission in Permission.objects.filter(
+                    content_type__app_label=label.split(".")[0], codename=label.split(".")[1])
+            ]
+        group.permissions.set(permissions)
+
+
+@receiver(post_migrate)
+def sync_roles_after_migrate(sender, apps, **kwargs):
+    # post_migrate runs once per app; the last call sees every permission.
+    sync_role_permissions(apps)
+
+
+def user_role(user):
+    """The role of a user (a Role), or None for anonymous users and users without one."""
+    if not user.is_authenticated:
+        return None
+    names = {group.name for group in user.groups.all()}
+    for role in Role:
+        if role.value in names:
+            return role
+    return None
+
+
+def assign_role(user, role):
+    """Make `role` the user's only role; administrators get access to the admin site."""
+    from django.contrib.auth.models import Group
+
+    role = Role(role)
+    other_roles = Group.objects.filter(name__in=[r.value for r in Role if r != role])
+    user.groups.remove(*other_roles)
+    user.groups.add(Group.objects.get(name=role.value))
+    user.is_staff = role in STAFF_ROLES
+    user.save(update_fields=["is_staff"])
+
+
+def role_context(request):
+    """Template context: the signed-in user's role."""
+    user = getattr(request, "user", None)
+    role = user_role(user) if user is not None else None
+    return {"user_role": role}

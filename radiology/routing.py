@@ -1,0 +1,8 @@
+"""WebSocket routes of every app; later apps append theirs here."""
+from django.urls import path
+
+from radiology.consumers import NotificationConsumer
+
+websocket_urlpatterns = [
+    path("ws/notifications/", NotificationConsumer.as_asgi()),
+]

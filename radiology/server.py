@@ -1,0 +1,86 @@
+"""The long-running components that `manage.py serve` runs together in one process.
+
+Each component has start() (returns once it is serving, or raises StartupError), stop() and is_alive().
+Later apps add theirs (DICOM listener, HL7 listener) to `components_to_serve`.
+"""
+import logging
+import socket
+import threading
+import time
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A component could not start; the message says why in one line."""
+
+
+class WebServer:
+    """Uvicorn serving the ASGI application (HTTP and WebSocket) in a thread of its own."""
+
+    name = "web"
+
+    def __init__(self, host, port):
+        import uvicorn
+
+        from radiology.asgi import application
+
+        self.address = f"{host}:{port}"
+        config = uvicorn.Config(
+            application, host=host, port=port, lifespan="off", log_config=None, access_log=False,
+            ws="websockets-sansio", proxy_headers=True, timeout_graceful_shutdown=5)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise StartupError(f"web server could not listen on {self.address} (see the log above)")
+            time.sleep(0.05)
+        logger.info("web server on http://%s/", self.address)
+
+    def stop(self):
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+
+    def is_alive(self):
+        return self._thread.is_alive()
+
+
+class TaskWorker:
+    """A Celery worker consuming the task queue in threads of this process."""
+
+    name = "worker"
+
+    def __init__(self, concurrency=2):
+        from celery.signals import worker_ready
+
+        from radiology.celery import app
+
+        # Celery's own `worker` command sends worker_ready; the bare WorkController leaves it to its caller.
+        self._worker = app.WorkController(
+            hostname=f"serve@{socket.gethostname()}", pool_cls="threads", concurrency=concurrency,
+            without_heartbeat=True, without_mingle=True, without_gossip=True,
+            ready_callback=lambda consumer: worker_ready.send(sender=consumer))
+        self._thread = threading.Thread(target=self._worker.start, name="worker", daemon=True)
+
+    def start(self):
+        self._thread.start()
+        logger.info("task worker on %s", settings.CELERY_BROKER_URL.split("@")[-1])
+
+    def stop(self):
+        self._worker.stop(in_sighandler=False)
+        self._thread.join(timeout=15)
+
+    def is_alive(self):
+        return self._thread.is_alive()
+
+
+def components_to_serve(with_worker=True):
+    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT)]
+    if with_worker:
+        components.append(TaskWorker())
+    return components
