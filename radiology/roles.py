@@ -41,9 +41,11 @@ def sync_role_permissions(apps):
 
 
 @receiver(post_migrate)
-def sync_roles_after_migrate(sender, apps, **kwargs):
-    # post_migrate runs once per app; the last call sees every permission.
-    sync_role_permissions(apps)
+def sync_roles_after_migrate(sender, apps=None, **kwargs):
+    # post_migrate runs once per app; the last call sees every permission. A flush (tests) sends no `apps`.
+    from django.apps import apps as installed_apps
+
+    sync_role_permissions(apps or installed_apps)
 
 
 def user_role(user):
