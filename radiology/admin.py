@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 
-from radiology.models import Patient, ServiceHeartbeat
+from radiology.models import AuditEvent, Patient, ServiceHeartbeat
 
 User = get_user_model()
 
@@ -43,3 +43,24 @@ class StaffUserAdmin(UserAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("groups")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the trail is written by the platform, never edited."""
+
+    list_display = ["created_at", "code", "action", "outcome", "channel", "actor", "source_address", "patient",
+                    "object_type", "object_id"]
+    list_filter = ["code", "channel", "outcome", "action"]
+    search_fields = ["actor", "object_id", "patient__mrn", "source_address"]
+    date_hierarchy = "created_at"
+    list_select_related = ["patient"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -43,6 +43,13 @@ def env_int(name, default, minimum=None, maximum=None):
     return value
 
 
+def env_choice(name, default, choices):
+    value = os.environ.get(name) or default
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)} (got {value!r})")
+    return value
+
+
 def env_port(name, default):
     return env_int(name, default, minimum=0, maximum=65535)
 

@@ -1,7 +1,7 @@
 from django.db import models
 from django.db.models.functions import Upper
 
-from radiology.choices import Sex
+from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome, Sex
 
 
 class Patient(models.Model):
@@ -59,3 +59,27 @@ class ServiceHeartbeat(models.Model):
 
     def __str__(self):
         return f"{self.component} on {self.hostname} (pid {self.pid})"
+
+
+class AuditEvent(models.Model):
+    """One entry of the audit trail: who (a user or a remote AE) did what, to which patient, through which channel."""
+
+    code = models.CharField(max_length=32, choices=AuditEventCode.choices)
+    action = models.CharField(max_length=1, help_text="PS3.15 EventActionCode: C, R, U, D or E")
+    outcome = models.PositiveSmallIntegerField(choices=AuditOutcome.choices, default=AuditOutcome.SUCCESS)
+    channel = models.CharField(max_length=16, choices=AuditChannel.choices)
+    user = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
+    actor = models.CharField(max_length=150, help_text="User name, or calling AE title for DICOM")
+    source_address = models.CharField(max_length=64, blank=True, default="")
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.SET_NULL)
+    object_type = models.CharField(max_length=32, blank=True, default="")
+    object_id = models.CharField(max_length=128, blank=True, default="")
+    detail = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["patient", "created_at"], name="audit_patient_idx")]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor} {self.get_code_display()}"

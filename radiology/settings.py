@@ -3,7 +3,7 @@ import warnings
 from pathlib import Path
 
 from radiology.config import (
-    data_dir, database_config, env_aet, env_bool, env_int, env_port, env_str, redis_url, secret_key,
+    data_dir, database_config, env_aet, env_bool, env_choice, env_int, env_port, env_str, redis_url, secret_key,
     storage_location,
 )
 
@@ -200,3 +200,7 @@ LOGGING = {
 
 # whitenoise serves files with a synchronous iterator, which Django's ASGI handler warns about on every file.
 warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume synchronous iterators")
+
+# What a second copy of a stored SOP Instance UID with different content does: keep-first (answer warning
+# 0xB006 and record an ingest event), replace, or reject (failure 0x0111). See docs/archive.md.
+ARCHIVE_DUPLICATE_POLICY = env_choice("RADIOLOGY_DUPLICATE_POLICY", "keep-first", ["keep-first", "replace", "reject"])
