@@ -79,7 +79,24 @@ def testdata_path(name):
     return Path(get_testdata_file(name))
 
 
+def testdata_copy(name, folder, *, study_uid=None, series_uid=None, sop_uid=None, patient_id=None):
+    """A copy of one of pydicom's bundled files with fresh (or given) UIDs, pixel data and transfer syntax
+    untouched. Needed because several bundled files share one SOP Instance UID with different content
+    (MR_small*.dcm, JPEG*.dcm) and some lack a Study Instance UID (JPEGLSNearLossless_08.dcm)."""
+    from pydicom import dcmread
+
+    dataset = dcmread(testdata_path(name))
+    dataset.StudyInstanceUID = study_uid or generate_uid()
+    dataset.SeriesInstanceUID = series_uid or generate_uid()
+    dataset.SOPInstanceUID = sop_uid or generate_uid()
+    if patient_id is not None:
+        dataset.PatientID = patient_id
+    dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+    return write_part10(dataset, Path(folder) / name)
+
+
 # pydicom's bundled files in each compressed transfer syntax the archive accepts, plus plain ones.
+# Several share one SOP Instance UID with different content: send them through `testdata_copy`.
 COMPRESSED_TESTDATA = [
     "JPEG2000.dcm",                   # JPEG 2000
     "MR_small_jp2klossless.dcm",      # JPEG 2000 lossless
