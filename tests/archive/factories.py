@@ -74,18 +74,18 @@ def ingest_dataset(dataset, calling_ae="TESTSCU"):
         return ingest_file(write_part10(dataset, Path(folder) / "instance.dcm"), calling_ae=calling_ae)
 
 
-def testdata_path(name):
+def bundled_file_path(name):
     """A file from pydicom's bundled test data (compressed transfer syntaxes among them)."""
     return Path(get_testdata_file(name))
 
 
-def testdata_copy(name, folder, *, study_uid=None, series_uid=None, sop_uid=None, patient_id=None):
+def copy_of_testdata(name, folder, *, study_uid=None, series_uid=None, sop_uid=None, patient_id=None):
     """A copy of one of pydicom's bundled files with fresh (or given) UIDs, pixel data and transfer syntax
     untouched. Needed because several bundled files share one SOP Instance UID with different content
     (MR_small*.dcm, JPEG*.dcm) and some lack a Study Instance UID (JPEGLSNearLossless_08.dcm)."""
     from pydicom import dcmread
 
-    dataset = dcmread(testdata_path(name))
+    dataset = dcmread(bundled_file_path(name))
     dataset.StudyInstanceUID = study_uid or generate_uid()
     dataset.SeriesInstanceUID = series_uid or generate_uid()
     dataset.SOPInstanceUID = sop_uid or generate_uid()
@@ -96,7 +96,7 @@ def testdata_copy(name, folder, *, study_uid=None, series_uid=None, sop_uid=None
 
 
 # pydicom's bundled files in each compressed transfer syntax the archive accepts, plus plain ones.
-# Several share one SOP Instance UID with different content: send them through `testdata_copy`.
+# Several share one SOP Instance UID with different content: send them through `copy_of_testdata`.
 COMPRESSED_TESTDATA = [
     "JPEG2000.dcm",                   # JPEG 2000
     "MR_small_jp2klossless.dcm",      # JPEG 2000 lossless
