@@ -3,6 +3,9 @@
 Patient-level attributes are copied onto the study as they arrived (PS3.4 C.6.2 Study Root queries match them
 at study level); `patient` links the study to the platform's Patient record.
 """
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Upper
 
@@ -177,3 +180,10 @@ class RoutingRule(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        if self.description_pattern:
+            try:
+                re.compile(self.description_pattern)
+            except re.error as exc:
+                raise ValidationError({"description_pattern": f"not a valid regular expression: {exc}"}) from None
