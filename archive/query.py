@@ -32,6 +32,7 @@ from django.db.models.functions import Upper
 from django.db.models.lookups import Exact, Lookup
 from pydicom.datadict import dictionary_VR, keyword_for_tag
 from pydicom.dataset import Dataset
+from pydicom.valuerep import STR_VR
 
 from archive import status
 from archive.models import Instance, Series, Study
@@ -288,7 +289,9 @@ def response(query, match):
             value = None
         if isinstance(value, str) and not value.isascii():
             non_ascii = True
-        dataset.add_new(tag, vr, value if value not in ("", None) else None)
+        if value in ("", None):
+            value = "" if vr in STR_VR else None  # PS3.4 C.2.2.1.3: a zero-length value
+        dataset.add_new(tag, vr, value)
     dataset.QueryRetrieveLevel = query.level
     dataset.RetrieveAETitle = settings.DICOM_AET
     if non_ascii:
@@ -358,7 +361,10 @@ def _check_unique_keys(level, model, matching):
 def _text_value(element):
     if element.VR == "SQ":
         return ""  # sequence matching is not supported: the key is returned empty
-    value = element.value
+    try:
+        value = element.value
+    except Exception:  # noqa: BLE001 - a value pydicom cannot decode (bad character set, bad VR)
+        raise QueryError(f"{element.keyword or element.tag} cannot be decoded") from None
     if value is None:
         return ""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
