@@ -204,3 +204,10 @@ warnings.filterwarnings("ignore", message="StreamingHttpResponse must consume sy
 # What a second copy of a stored SOP Instance UID with different content does: keep-first (answer warning
 # 0xB006 and record an ingest event), replace, or reject (failure 0x0111). See docs/archive.md.
 ARCHIVE_DUPLICATE_POLICY = env_choice("RADIOLOGY_DUPLICATE_POLICY", "keep-first", ["keep-first", "replace", "reject"])
+
+# Sending to and pulling from remote DICOM nodes (archive/tasks.py, docs/archive.md): how many times a transfer
+# is retried when the node is unreachable, the first wait in seconds (doubled on every retry), and how long
+# routing waits for a series to stop arriving before it forwards the series in one association.
+TRANSFER_MAX_RETRIES = env_int("RADIOLOGY_TRANSFER_MAX_RETRIES", 6, minimum=0, maximum=100)
+TRANSFER_RETRY_SECONDS = env_int("RADIOLOGY_TRANSFER_RETRY_SECONDS", 30, minimum=0)
+ROUTING_DELAY_SECONDS = env_int("RADIOLOGY_ROUTING_DELAY_SECONDS", 5, minimum=0)
