@@ -11,10 +11,15 @@ from radiology.choices import Role
 
 ALL_PERMISSIONS = "*"
 
+# Looking at archived studies (portal study pages, thumbnails, zip download).
+_VIEW_IMAGES = ["archive.view_study", "archive.view_series", "archive.view_instance"]
+# Sending studies to DICOM nodes and following those transfers.
+_TRANSFER = ["archive.add_transferjob", "archive.view_transferjob"]
+
 ROLE_PERMISSIONS = {
-    Role.CLINICIAN: ["radiology.view_patient"],
-    Role.RADIOLOGIST: ["radiology.view_patient"],
-    Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient"],
+    Role.CLINICIAN: ["radiology.view_patient", *_VIEW_IMAGES],
+    Role.RADIOLOGIST: ["radiology.view_patient", *_VIEW_IMAGES, *_TRANSFER],
+    Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient", *_VIEW_IMAGES, *_TRANSFER],
     Role.ADMINISTRATOR: ALL_PERMISSIONS,
 }
 
