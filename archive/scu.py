@@ -172,10 +172,6 @@ def _send_batch(node, contexts, instances, counts, on_progress):
     storage = archive_storage()
     try:
         for position, instance in enumerate(instances):
-            if not assoc.is_established:
-                counts.unsent.extend(later.sop_instance_uid for later in instances[position:])
-                raise PeerUnavailable(
-                    f"{node.ae_title} ended the association after {counts.completed} instances", counts)
             dataset = _read_instance(storage, instance, counts)
             if dataset is None:
                 continue
@@ -186,13 +182,16 @@ def _send_batch(node, contexts, instances, counts, on_progress):
                 # No accepted presentation context for this SOP class and transfer syntax.
                 _record_failure(counts, instance, f"not accepted by {node.ae_title}: {exc}")
                 continue
+            except RuntimeError:
+                response = Dataset()  # the association ended under us
             if "Status" not in response:
-                if not assoc.is_established:
-                    counts.unsent.extend(later.sop_instance_uid for later in instances[position:])
-                    raise PeerUnavailable(
-                        f"{node.ae_title} ended the association after {counts.completed} instances", counts)
-                _record_failure(counts, instance, "no valid C-STORE response")
-                continue
+                # pynetdicom answers an empty dataset when the peer aborted, timed out or answered nonsense:
+                # in every case this association is of no further use.
+                if assoc.is_established:
+                    assoc.abort()
+                counts.unsent.extend(later.sop_instance_uid for later in instances[position:])
+                raise PeerUnavailable(
+                    f"{node.ae_title} ended the association after {counts.completed} instances", counts)
             _record_status(counts, instance, response.Status)
             if on_progress is not None:
                 on_progress(counts)

@@ -174,3 +174,43 @@ def differing_elements(received, archived):
         elif ours[tag] != theirs[tag]:
             differing.append(tag)
     return differing
+
+
+class RecordingStoreSCP:
+    """A pynetdicom storage SCP for the given SOP classes (every transfer syntax) that records, per association,
+    the presentation contexts proposed to it and the transfer syntax each instance arrived in."""
+
+    def __init__(self, sop_class_uids, ae_title="RECORDER"):
+        self.ae_title = ae_title
+        self.port = free_port()
+        self.sop_class_uids = list(sop_class_uids)
+        self.proposed = []  # per association: [(abstract syntax, (transfer syntaxes...))]
+        self.received = {}  # SOP Instance UID -> transfer syntax UID
+        # Set to a number to abort the association instead of answering the request that would exceed it.
+        self.abort_after = None
+        self._server = None
+
+    def start(self):
+        from pynetdicom import ALL_TRANSFER_SYNTAXES
+
+        ae = AE(ae_title=self.ae_title)
+        for sop_class_uid in self.sop_class_uids:
+            ae.add_supported_context(sop_class_uid, ALL_TRANSFER_SYNTAXES)
+        self._server = ae.start_server(
+            ("127.0.0.1", self.port), block=False,
+            evt_handlers=[(evt.EVT_REQUESTED, self._requested), (evt.EVT_C_STORE, self._store)])
+        return self
+
+    def stop(self):
+        self._server.shutdown()
+
+    def _requested(self, event):
+        self.proposed.append([(str(cx.abstract_syntax), tuple(str(ts) for ts in cx.transfer_syntax))
+                              for cx in event.assoc.requestor.requested_contexts])
+
+    def _store(self, event):
+        if self.abort_after is not None and len(self.received) >= self.abort_after:
+            event.assoc.abort()
+            return 0xA700
+        self.received[str(event.request.AffectedSOPInstanceUID)] = str(event.context.transfer_syntax)
+        return 0x0000

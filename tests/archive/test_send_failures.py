@@ -1,13 +1,13 @@
 """A send that cannot be done at once: destination down or refusing, some instances refused, re-runs."""
 import pytest
-from pydicom.uid import generate_uid
+from pydicom.uid import CTImageStorage, generate_uid
 
 from archive.choices import TransferStatus
 from archive.ingest import ingest_file
 from archive.tasks import OUTSTANDING_HEADING, run_transfer
 from archive.transfers import request_send
 from tests.archive.factories import copy_of_testdata, ingest_dataset, make_dataset
-from tests.archive.remote_nodes import StoreSCP, register_node
+from tests.archive.remote_nodes import RecordingStoreSCP, StoreSCP, register_node
 from tests.platform_process import free_port
 
 pytestmark = pytest.mark.django_db
@@ -144,3 +144,27 @@ def test_an_archived_file_gone_missing_fails_that_instance_only(tmp_path):
     job.refresh_from_db()
     assert (job.status, job.completed, job.failed) == (TransferStatus.PARTIAL, 1, 1)
     assert f"{lost.sop_instance_uid}: file missing from the archive storage" in job.error
+
+
+def test_a_send_cut_off_midway_resumes_with_the_instances_not_yet_delivered(settings):
+    settings.TRANSFER_MAX_RETRIES = 0
+    recorder = RecordingStoreSCP([CTImageStorage]).start()
+    try:
+        recorder.abort_after = 2
+        node = register_node(recorder.ae_title, recorder.port)
+        job = request_send(node, small_study(4))
+        run_transfer.apply(args=[job.pk])
+        job.refresh_from_db()
+        assert (job.status, job.completed) == (TransferStatus.FAILED, 2)
+        assert "RECORDER ended the association after 2 instances" in job.error
+        first_delivery = set(recorder.received)
+
+        recorder.abort_after = None
+        recorder.received.clear()
+        run_transfer.apply(args=[job.pk])
+    finally:
+        recorder.stop()
+
+    job.refresh_from_db()
+    assert (job.status, job.completed, job.failed, job.error) == (TransferStatus.DONE, 4, 0, "")
+    assert len(recorder.received) == 2 and not first_delivery & set(recorder.received)
