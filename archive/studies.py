@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from django.db.models import Exists, F, OuterRef, Q
 
 from archive.models import Instance, Series, Study
+from archive.query import WildcardIgnoringCase
 
 _NAME_SEPARATOR = re.compile(r"\s*,\s*")
 # Unnumbered series and instances last, on every database (SQLite and PostgreSQL sort NULL differently).
@@ -24,10 +25,9 @@ def search_studies(*, patient_name="", patient_id="", accession_number="", date_
     """Studies matching every given criterion, newest first.
 
     `patient_name` matches the start of the name as received (family^given…), case-insensitively; `*` stands
-    for any run of characters and `?` for one (as in PS3.4 C.2.2.2.4), and "Family, Given" is read as
-    "Family^Given". `patient_id` and `accession_number` match exactly; the study date range includes both
-    ends; `modality` is one of the modalities in the study; `patient` is a Patient record (its studies and
-    those of records merged into it)."""
+    for any run of characters and `?` for one, and "Family, Given" is read as "Family^Given". `patient_id`
+    and `accession_number` match exactly; the study date range includes both ends; `modality` is one of the
+    modalities in the study; `patient` is a Patient record (its studies and those of records merged into it)."""
     studies = queryset if queryset is not None else Study.objects.all()
     patient_name = patient_name.strip()
     if patient_name:
@@ -147,12 +147,10 @@ def _unique_name(number, index, used):
 
 
 def _name_starts_with(pattern):
+    # A prefix: the pattern with an implied trailing "*", matched by the Q/R engine's wildcard lookup
+    # (PS3.4 C.2.2.2.4: "*" any run of characters, "?" one character; names ignore case).
     pattern = _NAME_SEPARATOR.sub("^", pattern)
-    if "*" not in pattern and "?" not in pattern:
-        return Q(patient_name__istartswith=pattern)
-    # PS3.4 C.2.2.2.4: "*" any sequence of characters, "?" any single character.
-    regex = "".join(".*" if char == "*" else "." if char == "?" else re.escape(char) for char in pattern)
-    return Q(patient_name__iregex="^" + regex)
+    return Q(WildcardIgnoringCase(F("patient_name"), pattern.rstrip("*") + "*"))
 
 
 def _has_modality(modality):
