@@ -92,6 +92,8 @@ class RemotePACS:
         self.destinations = destinations  # {AE title: (host, port)}
         self.datasets = [dcmread(path) for path in files]
         self.calling_ae_titles = []
+        # The keys its C-FIND matches on; a real PACS may ignore some (PS3.4 C.2.2.1 optional keys).
+        self.matching_keys = ("PatientID", "IssuerOfPatientID", "StudyInstanceUID")
         self._server = None
 
     def start(self):
@@ -119,7 +121,7 @@ class RemotePACS:
     def _matches(self, identifier):
         for uid, dataset in self.studies().items():
             if all(not identifier.get(keyword) or str(identifier.get(keyword)) == str(dataset.get(keyword, ""))
-                   for keyword in ("PatientID", "IssuerOfPatientID", "StudyInstanceUID")):
+                   for keyword in self.matching_keys):
                 yield uid, dataset
 
     def _find(self, event):
