@@ -201,10 +201,19 @@ def _sub_operations(event, instances):
         except Exception as error:  # noqa: BLE001 - a missing or unreadable file fails this sub-operation only
             logger.error("cannot read stored instance %s (%s): %s", instance.sop_instance_uid,
                          instance.storage_key, error)
-            # A pending result without a dataset makes pynetdicom count one failed sub-operation.
-            yield PENDING, instance.sop_instance_uid
+            yield PENDING, _unsendable(instance)
             continue
         yield PENDING, dataset
+
+
+def _unsendable(instance):
+    """A stand-in for an instance that cannot be read. It has no transfer syntax, so pynetdicom's C-STORE
+    raises before sending anything, and pynetdicom counts one failed sub-operation and lists the SOP Instance
+    UID in the Failed SOP Instance UID List (PS3.4 C.4.2.1.5) as for any failed C-STORE."""
+    stand_in = Dataset()
+    stand_in.SOPClassUID = instance.sop_class_uid
+    stand_in.SOPInstanceUID = instance.sop_instance_uid
+    return stand_in
 
 
 def _storage_contexts(instances):
