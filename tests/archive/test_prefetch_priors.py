@@ -18,6 +18,15 @@ from tests.platform_process import free_port
 
 
 @pytest.fixture(autouse=True)
+def tasks_run_here(monkeypatch):
+    """Jobs are run by the test with run_transfer.apply; the ones request_pull queues after commit must not
+    reach a broker (under REDIS_URL another test's platform process could consume them)."""
+    queued = []
+    monkeypatch.setattr(run_transfer, "delay", queued.append)
+    return queued
+
+
+@pytest.fixture(autouse=True)
 def archive_folder(settings, tmp_path):
     settings.STORAGE_LOCATION = str(tmp_path / "archive")
 

@@ -21,6 +21,15 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
+def tasks_run_here(monkeypatch):
+    """Jobs are run by the test with run_transfer.apply; the ones request_pull queues after commit must not
+    reach a broker (under REDIS_URL another test's platform process could consume them)."""
+    queued = []
+    monkeypatch.setattr(run_transfer, "delay", queued.append)
+    return queued
+
+
+@pytest.fixture(autouse=True)
 def quick_retries(settings, tmp_path):
     settings.STORAGE_LOCATION = str(tmp_path / "archive")
     settings.TRANSFER_MAX_RETRIES = 2
