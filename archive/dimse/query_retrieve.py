@@ -134,12 +134,14 @@ def handle_move(event):
             yield selection, None
             return
         instances, count = selection
-        contexts = _storage_contexts(instances)
-        yield node.host, node.port, {"contexts": contexts, **_association_options()}
+        sub_association = []
+        options = _association_options()
+        options["evt_handlers"].append((evt.EVT_ACCEPTED, lambda accepted: sub_association.append(accepted.assoc)))
+        yield node.host, node.port, {"contexts": _storage_contexts(instances), **options}
         yield count
         if count:
             _audit_transfer(event, calling_ae, destination_ae, instances, count)
-        yield from _sub_operations(event, instances)
+        yield from _sub_operations(event, instances, lambda: sub_association[0] if sub_association else None)
     finally:
         close_old_connections()
 
@@ -162,7 +164,7 @@ def handle_get(event):
         yield count
         if count:
             _audit_transfer(event, calling_ae, calling_ae, instances, count)
-        yield from _sub_operations(event, instances)
+        yield from _sub_operations(event, instances, lambda: event.assoc)
     finally:
         close_old_connections()
 
@@ -186,7 +188,8 @@ def _select(event, model, calling_ae):
     return instances, instances.count()
 
 
-def _sub_operations(event, instances):
+def _sub_operations(event, instances, storage_association):
+    """(pending, dataset) per instance; `storage_association()` is the association the C-STOREs go over."""
     storage = archive_storage()
     for instance in instances.iterator(chunk_size=200):
         if event.is_cancelled:
@@ -198,12 +201,31 @@ def _sub_operations(event, instances):
                 # Read as stored: the transfer syntax (compressed or not) is kept, so the instance goes out
                 # byte for byte in the syntax it arrived in when the peer accepts it.
                 dataset = dcmread(stored)
-        except Exception as error:  # noqa: BLE001 - a missing or unreadable file fails this sub-operation only
-            logger.error("cannot read stored instance %s (%s): %s", instance.sop_instance_uid,
+            dataset = _fit_to_peer(dataset, storage_association())
+        except Exception as error:  # noqa: BLE001 - an unreadable file or undecodable pixel data fails this
+            # sub-operation only
+            logger.error("cannot send stored instance %s (%s): %s", instance.sop_instance_uid,
                          instance.storage_key, error)
             yield PENDING, _unsendable(instance)
             continue
         yield PENDING, dataset
+
+
+def _fit_to_peer(dataset, association):
+    """The dataset as stored when the peer accepted its transfer syntax; decompressed to Explicit VR Little
+    Endian when the peer took the SOP class uncompressed only (PS3.5 8.2: lossy stays marked lossy). pynetdicom
+    converts between the uncompressed syntaxes itself."""
+    stored_syntax = dataset.file_meta.TransferSyntaxUID
+    if association is None or not stored_syntax.is_compressed:
+        return dataset
+    accepted = {UID(context.transfer_syntax[0]) for context in association.accepted_contexts
+                if context.abstract_syntax == dataset.SOPClassUID and context.as_scu}
+    if stored_syntax in accepted or not any(syntax.is_little_endian and not syntax.is_compressed
+                                            for syntax in accepted):
+        return dataset
+    # The same image in another transfer syntax keeps its SOP Instance UID (PS3.5 8.2.1, PS3.4 C.4.2.2).
+    dataset.decompress(generate_instance_uid=False)
+    return dataset
 
 
 def _unsendable(instance):
@@ -218,13 +240,15 @@ def _unsendable(instance):
 
 def _storage_contexts(instances):
     """Presentation contexts to ask the move destination for: one per SOP class and stored compressed
-    transfer syntax (sent as stored), one per SOP class for big endian, and one per SOP class offering the
-    stored little endian syntaxes plus Explicit and Implicit VR Little Endian, between which pynetdicom can
-    convert (PS3.5 A.1-A.2)."""
+    transfer syntax (sent as stored), one per SOP class for big endian, and for every SOP class one offering
+    the stored little endian syntaxes plus Explicit and Implicit VR Little Endian, between which pynetdicom can
+    convert (PS3.5 A.1-A.2), and to which a compressed instance is decompressed when the destination does not
+    take its syntax."""
     pairs = instances.order_by().values_list("sop_class_uid", "transfer_syntax_uid").distinct()
     grouped = defaultdict(list)
     for sop_class, transfer_syntax in pairs:
         transfer_syntax = UID(transfer_syntax)
+        grouped.setdefault((sop_class, "little"), [])
         if transfer_syntax.is_compressed:
             kind = transfer_syntax
         else:
