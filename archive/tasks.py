@@ -21,10 +21,13 @@ from django.utils import timezone
 from pynetdicom.status import QR_MOVE_SERVICE_CLASS_STATUS
 
 from archive import routing, scu
+from archive import status as dicom_status
 from archive.choices import TransferKind, TransferStatus
-from archive.models import Instance, Study, TransferJob
+from archive.models import DicomNode, Instance, Study, TransferJob
+from archive.prefetch import prefetch_priors
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
+from radiology.models import Patient
 
 logger = logging.getLogger(__name__)
 
@@ -73,10 +76,6 @@ def forward_series(job_id):
 @shared_task(ignore_result=True)
 def prefetch_priors_for_patient(patient_id, node_ids):
     """`archive.prefetch.prefetch_priors` off the request path, for callers that must not wait on C-FINDs."""
-    from archive.models import DicomNode
-    from archive.prefetch import prefetch_priors
-    from radiology.models import Patient
-
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is not None:
         prefetch_priors(patient, list(DicomNode.objects.filter(pk__in=node_ids)))
@@ -231,14 +230,18 @@ def _pull(job):
     moves the whole study again: the ones already here are answered as duplicates and not stored twice."""
     counts = scu.move_study(job.node, job.study_instance_uid, settings.DICOM_AET)
     completed = counts.completed + counts.warnings
-    if not counts.failed and completed:
+    status_text = scu.describe_status(counts.status, QR_MOVE_SERVICE_CLASS_STATUS)
+    finished = counts.status == dicom_status.SUCCESS or dicom_status.is_warning(counts.status)
+    if finished and not counts.failed and completed:
         return Outcome(TransferStatus.DONE, completed, 0, "")
-    if not counts.failed:
+    if not counts.failed and not completed:
         return Outcome(TransferStatus.FAILED, 0, 0,
-                       f"{job.node.ae_title} sent no instances of this study "
-                       f"({scu.describe_status(counts.status, QR_MOVE_SERVICE_CLASS_STATUS)})")
-    summary = (f"{counts.failed} of {counts.failed + completed} instances were not moved "
-               f"({scu.describe_status(counts.status, QR_MOVE_SERVICE_CLASS_STATUS)})")
+                       f"{job.node.ae_title} sent no instances of this study ({status_text})")
+    if counts.failed:
+        summary = f"{counts.failed} of {counts.failed + completed} instances were not moved ({status_text})"
+    else:
+        # Cancelled, or a failure status after some sub-operations: the rest of the study did not come.
+        summary = f"C-MOVE ended with {status_text} after {completed} instances"
     failures = {uid: "failed sub-operation" for uid in counts.failed_sop_instance_uids}
     status = TransferStatus.PARTIAL if completed else TransferStatus.FAILED
     return Outcome(status, completed, counts.failed, _error_text(summary, failures))

@@ -10,7 +10,7 @@ from archive.choices import TransferKind, TransferStatus
 from archive.dimse.listener import DicomListener
 from archive.models import Study, TransferJob
 from archive.prefetch import prefetch_priors
-from archive.tasks import run_transfer
+from archive.tasks import prefetch_priors_for_patient, run_transfer
 from tests.archive.factories import ingest_dataset, make_dataset, write_part10
 from tests.archive.remote_nodes import RemotePACS, register_node
 from tests.factories import PatientFactory
@@ -125,6 +125,18 @@ def test_a_node_that_ignores_the_issuer_is_not_trusted_with_it(tmp_path):
         jobs = prefetch_priors(patient, [register_node(remote.ae_title, remote.port)])
 
     assert [job.study_instance_uid for job in jobs] == [ours]
+
+
+@pytest.mark.django_db
+def test_the_background_task_prefetches_for_the_patient_and_nodes_named_by_id(tmp_path):
+    patient = PatientFactory(mrn="PF007")
+    study_uid, files = study_files(tmp_path, "PF007")
+    with remote_pacs(files) as remote:
+        node = register_node(remote.ae_title, remote.port)
+
+        prefetch_priors_for_patient.apply(args=[patient.pk, [node.pk]])
+
+    assert list(TransferJob.objects.values_list("study_instance_uid", "reason")) == [(study_uid, "prefetch")]
 
 
 @pytest.mark.django_db(transaction=True)
