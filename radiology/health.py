@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from radiology.models import ServiceHeartbeat
 
-# Components that must be running for the platform to be ready; later issues add the DICOM and HL7 listeners.
-REQUIRED_COMPONENTS = ["worker"]
+# Components that must be running for the platform to be ready; the HL7 listener joins with its issue.
+REQUIRED_COMPONENTS = ["worker", "dicom"]
 
 
 def check_database():

@@ -1,7 +1,7 @@
 """The long-running components that `manage.py serve` runs together in one process.
 
 Each component has start() (returns once it is serving, or raises StartupError), stop() and is_alive().
-Later apps add theirs (DICOM listener, HL7 listener) to `components_to_serve`.
+Apps add theirs (the archive's DICOM listener; the HL7 listener later) to `components_to_serve`.
 """
 import logging
 import socket
@@ -80,7 +80,10 @@ class TaskWorker:
 
 
 def components_to_serve(with_worker=True):
-    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT)]
+    # Imported here: the listener belongs to the archive app, which builds on this module (StartupError).
+    from archive.dimse.listener import DicomListener
+
+    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT), DicomListener()]
     if with_worker:
         components.append(TaskWorker())
     return components

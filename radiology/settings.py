@@ -18,6 +18,8 @@ HTTP_PORT = env_port("RADIOLOGY_HTTP_PORT", 8000)
 DICOM_PORT = env_port("RADIOLOGY_DICOM_PORT", 11112)
 DICOM_AET = env_aet("RADIOLOGY_DICOM_AET", "RADIOLOGY")
 DICOM_OPEN = env_bool("RADIOLOGY_DICOM_OPEN", False)
+# The DICOM listener's address; like the web server it stays on loopback unless told otherwise.
+DICOM_HOST = env_str("RADIOLOGY_DICOM_HOST", HTTP_HOST)
 HL7_PORT = env_port("RADIOLOGY_HL7_PORT", 2575)
 STORAGE_LOCATION = storage_location("RADIOLOGY_STORAGE", DATA_DIR / "archive")
 REDIS_URL = redis_url("REDIS_URL")
@@ -195,6 +197,8 @@ LOGGING = {
         "celery": {"level": "WARNING"},
         "kombu": {"level": "WARNING"},
         "kombu.connection": {"level": "ERROR"},
+        # pynetdicom logs every association and message at INFO; the listener logs what an operator needs.
+        "pynetdicom": {"level": "WARNING"},
     },
 }
 
