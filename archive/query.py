@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Upper
 from django.db.models.lookups import Exact, Lookup
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -125,10 +125,6 @@ class Query:
     requested: list      # the identifier's elements (tag, VR, keyword) in order, control keys excluded
     character_set: str = ""
 
-    @property
-    def patient_match(self):
-        return self.level == PATIENT
-
 
 def parse_identifier(identifier, model, *, hierarchical=True):
     """Check a C-FIND identifier against the information model and return a Query, or raise QueryError."""
@@ -215,8 +211,12 @@ def matching_queryset(query, *, combine_date_time=False):
         if all(keyword in KEYS for _, _, keyword in query.requested):
             queryset = queryset.defer("header")
     elif level == PATIENT:
-        queryset = queryset.order_by("dicom_patient_id", "issuer_of_patient_id", "patient_id",
-                                     "-study_date", "-study_time", "-id")
+        # One patient's studies next to each other, latest first (see _patients); studies without a Patient ID
+        # apart per linked Patient record.
+        queryset = queryset.annotate(
+            id_less_patient=Case(When(dicom_patient_id="", then=F("patient_id")), default=Value(0)),
+        ).order_by("dicom_patient_id", "issuer_of_patient_id", "id_less_patient", "-study_date", "-study_time",
+                   "-id")
     return queryset
 
 
@@ -227,9 +227,7 @@ def retrieve_instances(query):
     for keyword, value in query.matching.items():
         conditions &= _condition(IMAGE, KEYS[keyword], value)
     return (Instance.objects.filter(conditions)
-            .only("id", "sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "storage_key",
-                  "series__study__patient_id", "series__study__study_instance_uid")
-            .select_related("series__study")
+            .only("id", "sop_instance_uid", "sop_class_uid", "transfer_syntax_uid", "storage_key")
             .order_by("series__study_id", "series_id", "instance_number", "id"))
 
 
@@ -247,9 +245,7 @@ def _patients(queryset):
     # Patient Root PATIENT level: studies grouped by Patient ID + issuer (PS3.4 C.6.1.1.2); studies without a
     # Patient ID stay apart per linked Patient record.
     def patient_of(study):
-        if study.dicom_patient_id:
-            return study.dicom_patient_id, study.issuer_of_patient_id, None
-        return "", study.issuer_of_patient_id, study.patient_id
+        return study.dicom_patient_id, study.issuer_of_patient_id, study.id_less_patient
 
     for _, studies in itertools.groupby(queryset.iterator(chunk_size=500), key=patient_of):
         latest = next(studies)

@@ -33,7 +33,7 @@ from pynetdicom.sop_class import (
 
 from archive import query as archive_query
 from archive import status
-from archive.models import DicomNode
+from archive.dimse.listener import may_query, node_for
 from archive.storage import archive_storage
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
@@ -119,7 +119,7 @@ def handle_move(event):
     model = MOVE_MODELS[UID(event.request.AffectedSOPClassUID)]
     destination_ae = _ae_text(event.move_destination)
     try:
-        node = DicomNode.objects.filter(ae_title=destination_ae).first()
+        node = node_for(destination_ae)
         if node is None:
             # PS3.4 C.4.2.1.4.1: the destination must be known to us; pynetdicom answers 0xA801.
             _audit(event, AuditEventCode.BEGIN_TRANSFERRING, calling_ae, set(), AuditOutcome.MINOR_FAILURE,
@@ -300,14 +300,6 @@ def _combined_date_time(event, sop_class):
 
 # ---------------------------------------------------------------------------------------------------------
 # Access and audit
-
-def may_query(calling_ae):
-    """Whether the calling AE may query and retrieve: any AE when RADIOLOGY_DICOM_OPEN, else a registered
-    node with `allow_query`. Read per request, so node changes apply at once."""
-    if settings.DICOM_OPEN:
-        return True
-    return DicomNode.objects.filter(ae_title=calling_ae, allow_query=True).exists()
-
 
 def _audit_transfer(event, calling_ae, destination_ae, instances, count):
     studies = list(instances.order_by().values_list("series__study__study_instance_uid", flat=True).distinct())

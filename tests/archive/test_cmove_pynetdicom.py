@@ -120,7 +120,8 @@ def test_a_cancelled_move_stops_with_a_cancel_status(listener, destination):
 
 @pytest.mark.parametrize(("query", "comment"), [
     (identifier("STUDY"), "StudyInstanceUID is required at STUDY level"),
-    (identifier("STUDY", StudyInstanceUID="1.2.3", PatientName="Doe*"), "retrieve by unique keys only, not PatientName"),
+    (identifier("STUDY", StudyInstanceUID="1.2.3", PatientName="Doe*"),
+     "retrieve by unique keys only, not PatientName"),
     (identifier("SERIES", SeriesInstanceUID="1.2.3"), "StudyInstanceUID (one value) is required below STUDY level"),
 ])
 def test_a_bad_identifier_is_refused_with_an_error_comment(listener, destination, query, comment):

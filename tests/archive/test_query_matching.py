@@ -341,3 +341,13 @@ def test_a_query_reads_its_matches_in_one_statement(department, django_assert_nu
     with django_assert_num_queries(1):
         responses = find(level, **unique, **keys)
     assert responses
+
+
+def test_patients_without_a_patient_id_stay_apart(department):
+    from tests.archive.query_archive import ingest_study
+
+    ingest_study([("US", 1, {})], patient_id="", patient_name="Nobody^One", birth_date="19900101")
+    ingest_study([("US", 1, {})], patient_id="", patient_name="Nobody^Two", birth_date="19910101")
+    responses = find("PATIENT", PATIENT_ROOT, PatientName="NOBODY*", NumberOfPatientRelatedStudies="")
+    assert sorted((str(r.PatientName), r.NumberOfPatientRelatedStudies) for r in responses) == [
+        ("Nobody^One", 1), ("Nobody^Two", 1)]
