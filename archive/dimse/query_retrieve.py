@@ -66,43 +66,47 @@ MAX_PRESENTATION_CONTEXTS = 128  # PS3.8 7.1.1.13: context IDs are odd numbers 1
 # C-FIND
 
 def handle_find(event):
-    """PS3.4 C.4.1: one pending response per match, then pynetdicom sends the final success."""
+    """PS3.4 C.4.1: one pending response per match, then pynetdicom sends the final success.
+
+    The audit event is written before the last response goes out: pynetdicom does not resume the handler
+    after a failure or cancel status, and the peer may look at the audit trail as soon as it has its answer."""
     calling_ae = _calling_ae(event)
     sop_class = UID(event.request.AffectedSOPClassUID)
     model = FIND_MODELS[sop_class]
     audit = {"level": "", "keys": "", "model": f"{model} root", "matches": 0}
     patients = set()
-    outcome = AuditOutcome.SUCCESS
+
+    def record(outcome=AuditOutcome.SUCCESS, **extra):
+        _audit(event, AuditEventCode.QUERY, calling_ae, patients, outcome, **audit, **extra)
+
     try:
         if not may_query(calling_ae):
-            outcome = AuditOutcome.SERIOUS_FAILURE
+            record(AuditOutcome.SERIOUS_FAILURE, error="calling AE may not query")
             yield _failure(NOT_AUTHORIZED, f"{calling_ae} may not query this archive"), None
             return
         try:
-            identifier = event.identifier
-            query = archive_query.parse_identifier(identifier, model)
+            query = archive_query.parse_identifier(event.identifier, model)
             audit.update(level=query.level, keys=_keys_text(query.matching))
             found = archive_query.matches(query, combine_date_time=_combined_date_time(event, sop_class))
         except archive_query.QueryError as error:
-            outcome = AuditOutcome.MINOR_FAILURE
-            audit["error"] = error.comment
+            record(AuditOutcome.MINOR_FAILURE, error=error.comment)
             yield _failure(error.status, error.comment), None
             return
         except Exception as error:  # noqa: BLE001 - an identifier pydicom cannot decode
             logger.info("C-FIND from %s: undecodable identifier: %s", calling_ae, error)
-            outcome = AuditOutcome.MINOR_FAILURE
+            record(AuditOutcome.MINOR_FAILURE, error="identifier cannot be decoded")
             yield _failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded"), None
             return
         for match in found:
             if event.is_cancelled:
-                audit["cancelled"] = True
+                record(cancelled=True)
                 yield CANCEL, None
                 return
             patients.add(archive_query.study_of(match).patient_id)
             audit["matches"] += 1
             yield PENDING, archive_query.response(query, match)
+        record()
     finally:
-        _audit(event, AuditEventCode.QUERY, calling_ae, patients, outcome, **audit)
         close_old_connections()
 
 
