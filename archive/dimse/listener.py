@@ -284,6 +284,12 @@ _report_threads = set()
 _report_threads_lock = threading.Lock()
 
 
+def pending_commitment_reports():
+    """How many storage commitment results are still being checked or delivered."""
+    with _report_threads_lock:
+        return len(_report_threads)
+
+
 def handle_message_sent(event):
     """EVT_DIMSE_SENT: once an accepted N-ACTION has been answered, check and report in the background."""
     if not isinstance(event.message, N_ACTION_RSP):
@@ -333,8 +339,8 @@ def _deliver_commitment_report(association, session, request):
         event_type, report = commitment_report(request.transaction_uid, result, session.called_ae)
         logger.info("storage commitment %s for %s: %d committed, %d failed", request.transaction_uid,
                     session.calling_ae, len(result.committed), len(result.failed))
-        # PS3.4 J.3.3.1.2 note: the SCP may report on the same association, but the SCU is free to release it
-        # at any time, so a new association to the node is the fallback.
+        # PS3.4 J.3.3.1.2: the SCP must be able to report on a new association, and may try the requesting one;
+        # the SCU is free to release that at any moment.
         if not _report_on_same_association(association, event_type, report):
             _report_on_new_association(session, event_type, report, request.transaction_uid)
     except Exception:  # noqa: BLE001 - a background thread: log, the SCU will ask again
@@ -346,7 +352,12 @@ def _deliver_commitment_report(association, session, request):
 
 
 def _report_on_same_association(association, event_type, report):
-    if not association.is_established or isinstance(
+    """Only to a requester that negotiated both SCU and SCP roles for the SOP class (PS3.7 D.3.3.4): its way
+    of saying it stays to receive the result. Others get it on a new association, as IHE advises, so that a
+    report never collides with their release."""
+    both_roles = any(context.abstract_syntax == StorageCommitmentPushModel and context.as_scu and context.as_scp
+                     for context in association.accepted_contexts)
+    if not both_roles or not association.is_established or isinstance(
             association.dul.peek_next_pdu(), (A_RELEASE, A_ABORT, A_P_ABORT)):
         return False
     try:
@@ -414,7 +425,8 @@ def build_application_entity(ae_title):
         + list(query_retrieve.GET_STORAGE_SOP_CLASSES))
     for sop_class in storage_classes:
         ae.add_supported_context(sop_class, STORAGE_SYNTAXES, scu_role=True, scp_role=True)
-    ae.add_supported_context(StorageCommitmentPushModel, UNCOMPRESSED_SYNTAXES)
+    # Both roles accepted, so a requester can ask to receive the result on its own association.
+    ae.add_supported_context(StorageCommitmentPushModel, UNCOMPRESSED_SYNTAXES, scu_role=True, scp_role=True)
     for sop_class in query_retrieve.SOP_CLASSES:
         ae.add_supported_context(sop_class, UNCOMPRESSED_SYNTAXES)
 

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.test import override_settings
 from pynetdicom import AE
 
-from archive.dimse.listener import DicomListener
+from archive.dimse.listener import DicomListener, pending_commitment_reports
 from archive.models import DicomNode
 from archive.storage import INCOMING_FOLDER
 
@@ -81,8 +81,9 @@ def archived_files(storage_location):
 
 
 def wait_for_associations_to_end(listener):
-    """The listener records an association's audit events after the peer has seen it end: wait for that."""
-    wait_until(lambda: not listener.active_associations)
+    """The listener records an association's audit events after the peer has seen it end, and delivers
+    storage commitment results in the background: wait for both."""
+    wait_until(lambda: not listener.active_associations and not pending_commitment_reports())
 
 
 def wait_until(condition, timeout=WAIT_TIMEOUT, interval=0.02):
