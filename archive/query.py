@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Case, Exists, F, OuterRef, Q, Value, When
+from django.db.models import BigIntegerField, Case, Exists, F, OuterRef, Q, Value, When
 from django.db.models.functions import Upper
 from django.db.models.lookups import Exact, Lookup
 from pydicom.datadict import dictionary_VR, keyword_for_tag
@@ -214,7 +214,8 @@ def matching_queryset(query, *, combine_date_time=False):
         # One patient's studies next to each other, latest first (see _patients); studies without a Patient ID
         # apart per linked Patient record.
         queryset = queryset.annotate(
-            id_less_patient=Case(When(dicom_patient_id="", then=F("patient_id")), default=Value(0)),
+            id_less_patient=Case(When(dicom_patient_id="", then=F("patient_id")), default=Value(0),
+                                 output_field=BigIntegerField()),
         ).order_by("dicom_patient_id", "issuer_of_patient_id", "id_less_patient", "-study_date", "-study_time",
                    "-id")
     return queryset
