@@ -8,6 +8,7 @@ import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
+from unittest import mock
 
 from django.conf import settings
 from django.test import override_settings
@@ -21,11 +22,26 @@ TOOL_TIMEOUT = 60
 WAIT_TIMEOUT = 15
 
 
+class _NoHeartbeat:
+    """The heartbeat thread writes from its own connection as soon as it starts. The test database is SQLite in
+    memory with a shared cache, where a second writer fails at once ("database table is locked") instead of
+    waiting, so that write could break the test's own. The heartbeat is tested with `serve` (test_serve.py)."""
+
+    def __init__(self, component, detail=""):
+        pass
+
+    def start(self):
+        pass
+
+    def stop(self):
+        pass
+
+
 @contextmanager
 def running_listener(storage_location):
-    """A DicomListener on 127.0.0.1 and a free port over an archive in `storage_location`.
-    Its heartbeat is slowed down so that its only database write is the one at start."""
-    with override_settings(STORAGE_LOCATION=str(storage_location), HEARTBEAT_SECONDS=3600):
+    """A DicomListener on 127.0.0.1 and a free port over an archive in `storage_location`, without heartbeat."""
+    with override_settings(STORAGE_LOCATION=str(storage_location)), \
+            mock.patch("archive.dimse.listener.Heartbeat", _NoHeartbeat):
         listener = DicomListener(host="127.0.0.1", port=0)
         listener.start()
         try:
