@@ -7,6 +7,7 @@ answer success.
 import hashlib
 import logging
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,12 +60,12 @@ def ingest_file(path, *, calling_ae="", called_ae="", expected_sop_instance_uid=
     owned = path.parent.resolve() == storage.incoming.resolve()
     working_copy = path if owned else None
     try:
-        dataset = _read_header(path)
+        dataset, header = _read_header(path)
         uids = _check_uids(dataset, expected_sop_instance_uid)
         if working_copy is None:
             working_copy = _copy_into_incoming(path, storage)
         size, sha256 = file_digest(working_copy)
-        result = _archive(dataset, uids, working_copy, size, sha256, storage, calling_ae, called_ae)
+        result = _archive(dataset, header, uids, working_copy, size, sha256, storage, calling_ae, called_ae)
         working_copy = None  # moved into the archive (or deliberately dropped by _archive)
         return result
     except Refused as refusal:
@@ -79,13 +80,19 @@ def ingest_file(path, *, calling_ae="", called_ae="", expected_sop_instance_uid=
 
 
 def _read_header(path):
+    """The dataset (without pixel data) and its DICOM JSON. Converting every element to JSON here is also what
+    finds a broken value or sequence, so that it is refused as undecodable before anything is written."""
     try:
         dataset = dcmread(path, stop_before_pixels=True)
-    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OverflowError) as exc:
+        if "TransferSyntaxUID" not in dataset.file_meta:
+            raise Refused(status.CANNOT_UNDERSTAND, "no transfer syntax in the file meta information")
+        return dataset, _header_json(dataset)
+    except FileNotFoundError as exc:
+        raise Refused(status.OUT_OF_RESOURCES, f"cannot read {path.name}: {exc.strerror}") from None
+    except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OverflowError, OSError,
+            zlib.error) as exc:
+        # pydicom reports a truncated element or sequence as OSError, a corrupt deflated stream as zlib.error.
         raise Refused(status.CANNOT_UNDERSTAND, f"not a decodable DICOM file: {exc}") from None
-    if "TransferSyntaxUID" not in dataset.file_meta:
-        raise Refused(status.CANNOT_UNDERSTAND, "no transfer syntax in the file meta information")
-    return dataset
 
 
 def _check_uids(dataset, expected_sop_instance_uid):
@@ -111,21 +118,21 @@ def _copy_into_incoming(path, storage):
     return Path(target.name)
 
 
-def _archive(dataset, uids, working_copy, size, sha256, storage, calling_ae, called_ae):
+def _archive(dataset, header, uids, working_copy, size, sha256, storage, calling_ae, called_ae):
     sop_instance_uid = uids["SOPInstanceUID"]
     existing = Instance.objects.filter(sop_instance_uid=sop_instance_uid).first()
     if existing is not None:
-        return _second_copy(existing, dataset, working_copy, size, sha256, storage, calling_ae, called_ae)
+        return _second_copy(existing, dataset, header, working_copy, size, sha256, storage, calling_ae)
 
     key = storage.key_for(sop_instance_uid, sha256)
     storage.store(working_copy, key)
     try:
-        instance, created_study, created_series = _index(dataset, uids, key, size, sha256, calling_ae)
+        instance, created_study, created_series = _index(dataset, header, uids, key, size, sha256, calling_ae)
     except IntegrityError:
         # Another association indexed the same SOP Instance UID in between: treat ours as a second copy.
         existing = Instance.objects.get(sop_instance_uid=sop_instance_uid)
         if existing.storage_key != key:
-            return _second_copy(existing, dataset, storage.path(key), size, sha256, storage, calling_ae, called_ae)
+            return _second_copy(existing, dataset, header, storage.path(key), size, sha256, storage, calling_ae)
         return IngestResult(status.SUCCESS, "duplicate", sop_instance_uid=sop_instance_uid, instance=existing)
     except Exception:
         storage.delete(key)
@@ -136,7 +143,7 @@ def _archive(dataset, uids, working_copy, size, sha256, storage, calling_ae, cal
     return IngestResult(status.SUCCESS, "stored", sop_instance_uid=sop_instance_uid, instance=instance)
 
 
-def _second_copy(existing, dataset, working_copy, size, sha256, storage, calling_ae, called_ae):
+def _second_copy(existing, dataset, header, working_copy, size, sha256, storage, calling_ae):
     """The SOP Instance UID is known: identical bytes succeed quietly; different bytes follow the policy."""
     uid = existing.sop_instance_uid
     if existing.sha256 == sha256:
@@ -154,7 +161,7 @@ def _second_copy(existing, dataset, working_copy, size, sha256, storage, calling
         new_key = storage.key_for(uid, sha256)
         storage.store(working_copy, new_key)
         Instance.objects.filter(pk=existing.pk).update(
-            storage_key=new_key, sha256=sha256, file_size=size, header=_header_json(dataset),
+            storage_key=new_key, sha256=sha256, file_size=size, header=header,
             transfer_syntax_uid=str(dataset.file_meta.TransferSyntaxUID))
         transaction.on_commit(lambda: storage.delete(old_key))
         return IngestResult(status.SUCCESS, "replaced", sop_instance_uid=uid, instance=existing)
@@ -167,7 +174,7 @@ def _second_copy(existing, dataset, working_copy, size, sha256, storage, calling
                         uid, existing)
 
 
-def _index(dataset, uids, key, size, sha256, calling_ae):
+def _index(dataset, header, uids, key, size, sha256, calling_ae):
     with transaction.atomic():
         study, created_study = _study_for(dataset, uids["StudyInstanceUID"], calling_ae)
         series, created_series = Series.objects.get_or_create(
@@ -187,7 +194,7 @@ def _index(dataset, uids, key, size, sha256, calling_ae):
             transfer_syntax_uid=str(dataset.file_meta.TransferSyntaxUID),
             rows=integer(dataset, "Rows"), columns=integer(dataset, "Columns"),
             number_of_frames=integer(dataset, "NumberOfFrames") or (1 if "Rows" in dataset else None),
-            storage_key=key, file_size=size, sha256=sha256, header=_header_json(dataset),
+            storage_key=key, file_size=size, sha256=sha256, header=header,
             received_from=calling_ae[:64])
         Series.objects.filter(pk=series.pk).update(number_of_instances=F("number_of_instances") + 1)
         study_changes = {"number_of_instances": F("number_of_instances") + 1, "size_bytes": F("size_bytes") + size}

@@ -26,6 +26,13 @@ class Heartbeat:
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{component}", daemon=True)
 
     def start(self):
+        # Done here, in the caller's thread, rather than in the beating thread: an in-memory SQLite database
+        # (the test suite's) refuses a second writer at once instead of waiting for the first.
+        from radiology.models import ServiceHeartbeat
+
+        ServiceHeartbeat.objects.filter(
+            component=self.component, hostname=self.hostname, last_seen__lt=timezone.now() - timedelta(days=1)
+        ).delete()
         self.beat()
         self._thread.start()
 
@@ -53,11 +60,6 @@ class Heartbeat:
         )
 
     def _run(self):
-        from radiology.models import ServiceHeartbeat
-
-        ServiceHeartbeat.objects.filter(
-            component=self.component, hostname=self.hostname, last_seen__lt=timezone.now() - timedelta(days=1)
-        ).delete()
         while not self._stopped.wait(settings.HEARTBEAT_SECONDS):
             close_old_connections()
             try:
