@@ -8,6 +8,7 @@
 #
 # Environment: BENCH_DATA [/tmp/bench-data]  REPS [3]  TINY [1000] (instances in the small ingest corpus)
 #   FIND_STUDIES [10000] (studies indexed for C-FIND)  PARTS [ingest,find]
+#   DICOM_PROCESSES [2] (the platform's RADIOLOGY_DICOM_PROCESSES: one listener process per core)
 # Needs: apt-get install dcmtk orthanc orthanc-dicomweb; the project's .venv (make install).
 # Prints a table of medians with the ratio to Orthanc; raw records go to $BENCH_DATA/results/archive-*.jsonl.
 set -euo pipefail
@@ -19,6 +20,7 @@ REPS=${REPS:-3}
 TINY=${TINY:-1000}
 FIND_STUDIES=${FIND_STUDIES:-10000}
 PARTS=${PARTS:-ingest,find}
+DICOM_PROCESSES=${DICOM_PROCESSES:-2}
 export TCP_NODELAY=1
 STAMP=$(date +%Y%m%d-%H%M%S)
 mkdir -p "$BENCH_DATA/results"
@@ -43,7 +45,7 @@ platform_reset() {  # a fresh, empty platform accepting any calling AE
   rm -rf "$PLATFORM_DIR"
   mkdir -p "$PLATFORM_DIR"
   export RADIOLOGY_DATA_DIR="$PLATFORM_DIR" RADIOLOGY_DICOM_PORT=$PLATFORM_PORT RADIOLOGY_HTTP_PORT=$PLATFORM_HTTP \
-         RADIOLOGY_DICOM_OPEN=1 RADIOLOGY_LOG_LEVEL=WARNING
+         RADIOLOGY_DICOM_OPEN=1 RADIOLOGY_LOG_LEVEL=WARNING RADIOLOGY_DICOM_PROCESSES=$DICOM_PROCESSES
   (cd "$ROOT" && env -u DATABASE_URL -u REDIS_URL "$PY" manage.py migrate -v0)
   (cd "$ROOT" && exec env -u DATABASE_URL -u REDIS_URL "$PY" manage.py serve > "$PLATFORM_DIR/serve.log" 2>&1) &
   PLATFORM_PID=$!

@@ -4,6 +4,7 @@ Each component has start() (returns once it is serving, or raises StartupError),
 Apps add theirs (the archive's DICOM listener; the HL7 listener later) to `components_to_serve`.
 """
 import logging
+import signal
 import socket
 import threading
 import time
@@ -81,9 +82,39 @@ class TaskWorker:
 
 def components_to_serve(with_worker=True):
     # Imported here: the listener belongs to the archive app, which builds on this module (StartupError).
-    from archive.dimse.listener import DicomListener
+    from archive.dimse.listener import DicomListenerGroup
 
-    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT), DicomListener()]
+    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT), DicomListenerGroup(settings.DICOM_PROCESSES)]
     if with_worker:
         components.append(TaskWorker())
     return components
+
+
+def run_components(components):
+    """Start the components in order, run until SIGTERM/SIGINT or until one of them dies, stop them in reverse
+    order. Returns the process exit status: 0 after a requested stop, 1 after a failure."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+
+    started = []
+    exit_code = 0
+    try:
+        for component in components:
+            component.start()
+            started.append(component)
+        logger.info("ready; stop with Ctrl-C or SIGTERM")
+        while not stopping.wait(0.5):
+            dead = [component.name for component in started if not component.is_alive()]
+            if dead:
+                logger.error("component stopped unexpectedly: %s; shutting down", ", ".join(dead))
+                exit_code = 1
+                break
+    except StartupError as exc:
+        logger.error("%s", exc)
+        exit_code = 1
+    finally:
+        for component in reversed(started):
+            component.stop()
+        logger.info("stopped")
+    return exit_code

@@ -20,6 +20,8 @@ DICOM_AET = env_aet("RADIOLOGY_DICOM_AET", "RADIOLOGY")
 DICOM_OPEN = env_bool("RADIOLOGY_DICOM_OPEN", False)
 # The DICOM listener's address; like the web server it stays on loopback unless told otherwise.
 DICOM_HOST = env_str("RADIOLOGY_DICOM_HOST", HTTP_HOST)
+# Listener processes sharing the DICOM port (SO_REUSEPORT): one Python process receives on one core only.
+DICOM_PROCESSES = env_int("RADIOLOGY_DICOM_PROCESSES", 1, minimum=1, maximum=64)
 HL7_PORT = env_port("RADIOLOGY_HL7_PORT", 2575)
 STORAGE_LOCATION = storage_location("RADIOLOGY_STORAGE", DATA_DIR / "archive")
 REDIS_URL = redis_url("REDIS_URL")

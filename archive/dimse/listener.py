@@ -7,15 +7,20 @@ Who may do what: the called AE title must be ours; the calling AE title must bel
 Each request then checks the node's allow_store / allow_query. Every association leaves a Network Entry audit
 event, and one that stored instances a DICOM Instances Transferred event when it ends.
 """
+import ctypes
 import logging
+import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
@@ -38,6 +43,7 @@ from archive.storage import archive_storage
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
 from radiology.heartbeat import Heartbeat
+from radiology.models import ServiceHeartbeat
 from radiology.server import StartupError
 
 logger = logging.getLogger(__name__)
@@ -452,9 +458,17 @@ class ListenerServer(ThreadedAssociationServer):
     # retries.
     request_queue_size = MAXIMUM_ASSOCIATIONS
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, reuse_port=False, **kwargs):
+        self.reuse_port = reuse_port
         super().__init__(*args, **kwargs)
         self._next_sweep = time.monotonic() + INCOMING_SWEEP_SECONDS
+
+    def server_bind(self):
+        if self.reuse_port:
+            # Several listener processes then share one port, and the kernel spreads incoming associations
+            # over them.
+            self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        super().server_bind()
 
     def get_request(self):
         client_socket, address = super().get_request()
@@ -491,10 +505,11 @@ class DicomListener:
 
     name = "dicom"
 
-    def __init__(self, host=None, port=None, ae_title=None):
+    def __init__(self, host=None, port=None, ae_title=None, reuse_port=False):
         self.host = host or settings.DICOM_HOST
         self.port = settings.DICOM_PORT if port is None else port
         self.ae_title = ae_title or settings.DICOM_AET
+        self.reuse_port = reuse_port
         self._server = None
         self._thread = None
         self._heartbeat = None
@@ -509,7 +524,7 @@ class DicomListener:
         self._receive_into_incoming()
         try:
             self._server = ListenerServer(ae, (self.host, self.port), self.ae_title, ae.supported_contexts,
-                                          evt_handlers=handlers)
+                                          evt_handlers=handlers, reuse_port=self.reuse_port)
         except OSError as exc:
             self._restore_receive_config()
             raise StartupError(f"DICOM listener could not listen on {self.host}:{self.port}: "
@@ -557,3 +572,66 @@ class DicomListener:
         if self._saved_receive_config is not None:
             _config.STORE_RECV_CHUNKED_DATASET, dimse_messages.NamedTemporaryFile = self._saved_receive_config
             self._saved_receive_config = None
+
+
+class DicomListenerGroup:
+    """The DICOM listener of `serve`: one listener in this process and, when RADIOLOGY_DICOM_PROCESSES asks for
+    more, `manage.py dicom_listener` child processes on the same port (SO_REUSEPORT). pynetdicom spends several
+    milliseconds of Python per instance, so one process is bound to one core however many associations arrive.
+    The children die with this process (PR_SET_PDEATHSIG) and are stopped with it."""
+
+    name = "dicom"
+    CHILD_START_SECONDS = 60
+    CHILD_STOP_SECONDS = 20
+
+    def __init__(self, processes=1):
+        self.listener = DicomListener(reuse_port=processes > 1)
+        self.extra_processes = processes - 1
+        self._children = []
+
+    def start(self):
+        self.listener.start()
+        for _ in range(self.extra_processes):
+            self._children.append(subprocess.Popen(
+                [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "dicom_listener"],
+                cwd=settings.BASE_DIR, preexec_fn=_die_with_parent))
+        for child in self._children:
+            self._wait_until_listening(child)
+
+    def _wait_until_listening(self, child):
+        # A child is listening once it has written its first heartbeat (DicomListener.start does, after bind).
+        deadline = time.monotonic() + self.CHILD_START_SECONDS
+        while time.monotonic() < deadline:
+            if child.poll() is not None:
+                raise StartupError(f"DICOM listener process {child.pid} exited with status {child.returncode}")
+            if ServiceHeartbeat.objects.filter(component=self.name, pid=child.pid).exists():
+                return
+            time.sleep(0.1)
+        raise StartupError(f"DICOM listener process {child.pid} did not start in {self.CHILD_START_SECONDS} s")
+
+    def stop(self):
+        for child in self._children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in self._children:
+            try:
+                child.wait(timeout=self.CHILD_STOP_SECONDS)
+            except subprocess.TimeoutExpired:
+                logger.warning("DICOM listener process %s did not stop; killing it", child.pid)
+                child.kill()
+                child.wait()
+        self.listener.stop()
+
+    def is_alive(self):
+        return self.listener.is_alive() and all(child.poll() is None for child in self._children)
+
+
+def _die_with_parent():
+    """In the child before exec: ask Linux to send SIGTERM when the parent dies, even by kill -9."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass  # not Linux: the children then outlive a parent killed with SIGKILL
+
+
+PR_SET_PDEATHSIG = 1
