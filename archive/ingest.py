@@ -120,7 +120,7 @@ def _copy_into_incoming(path, storage):
 
 def _archive(dataset, header, uids, working_copy, size, sha256, storage, calling_ae, called_ae):
     sop_instance_uid = uids["SOPInstanceUID"]
-    existing = Instance.objects.filter(sop_instance_uid=sop_instance_uid).first()
+    existing = _existing(Instance, sop_instance_uid=sop_instance_uid)
     if existing is not None:
         return _second_copy(existing, dataset, header, working_copy, size, sha256, storage, calling_ae)
 
@@ -174,20 +174,37 @@ def _second_copy(existing, dataset, header, working_copy, size, sha256, storage,
                         uid, existing)
 
 
+# Two associations may create the same patient, study or series at once (PostgreSQL runs them concurrently);
+# the loser's transaction fails on the unique constraint and is simply run again, finding the rows in place.
+INDEX_ATTEMPTS = 3
+
+
 def _index(dataset, header, uids, key, size, sha256, calling_ae):
+    """Index rows for one stored file. Raises IntegrityError only when the SOP instance itself was indexed
+    by someone else meanwhile."""
+    for attempt in range(1, INDEX_ATTEMPTS + 1):
+        try:
+            return _index_once(dataset, header, uids, key, size, sha256, calling_ae)
+        except IntegrityError:
+            if attempt == INDEX_ATTEMPTS or Instance.objects.filter(
+                    sop_instance_uid=uids["SOPInstanceUID"]).exists():
+                raise
+
+
+def _index_once(dataset, header, uids, key, size, sha256, calling_ae):
     with transaction.atomic():
         study, created_study = _study_for(dataset, uids["StudyInstanceUID"], calling_ae)
-        series, created_series = Series.objects.get_or_create(
-            series_instance_uid=uids["SeriesInstanceUID"],
-            defaults={
-                "study": study,
-                "modality": text(dataset, "Modality", 16),
-                "series_number": integer(dataset, "SeriesNumber"),
-                "series_description": text(dataset, "SeriesDescription"),
-                "body_part_examined": text(dataset, "BodyPartExamined", 16),
-                "series_date": dicom_date(dataset, "SeriesDate"),
-                "series_time": text(dataset, "SeriesTime", 16),
-            })
+        series = _existing(Series, series_instance_uid=uids["SeriesInstanceUID"])
+        created_series = series is None
+        if created_series:
+            series = Series.objects.create(
+                series_instance_uid=uids["SeriesInstanceUID"], study=study,
+                modality=text(dataset, "Modality", 16),
+                series_number=integer(dataset, "SeriesNumber"),
+                series_description=text(dataset, "SeriesDescription"),
+                body_part_examined=text(dataset, "BodyPartExamined", 16),
+                series_date=dicom_date(dataset, "SeriesDate"),
+                series_time=text(dataset, "SeriesTime", 16))
         instance = Instance.objects.create(
             sop_instance_uid=uids["SOPInstanceUID"], series=series, sop_class_uid=uids["SOPClassUID"],
             instance_number=integer(dataset, "InstanceNumber"),
@@ -207,8 +224,16 @@ def _index(dataset, header, uids, key, size, sha256, calling_ae):
     return instance, created_study, created_series
 
 
+def _existing(model, **unique_key):
+    """The row with this unique key, or None (a plain lookup: no ordering, no savepoint)."""
+    try:
+        return model.objects.get(**unique_key)
+    except model.DoesNotExist:
+        return None
+
+
 def _study_for(dataset, study_instance_uid, calling_ae):
-    study = Study.objects.filter(study_instance_uid=study_instance_uid).first()
+    study = _existing(Study, study_instance_uid=study_instance_uid)
     if study is not None:
         return study, False
     patient = _patient_for(dataset, study_instance_uid, calling_ae)
@@ -246,9 +271,9 @@ def _patient_for(dataset, study_instance_uid, calling_ae):
         # No Patient ID: one record per name and birth date, under an ID that says where it came from.
         fingerprint = f"{received['family_name']}^{received['given_name']}|{received['birth_date']}"
         mrn = "NOID-" + hashlib.sha256(fingerprint.upper().encode()).hexdigest()[:12].upper()
-    patient, created = Patient.objects.get_or_create(mrn=mrn, issuer=issuer, defaults=received)
-    if created:
-        return patient
+    patient = _existing(Patient, mrn=mrn, issuer=issuer)
+    if patient is None:
+        return Patient.objects.create(mrn=mrn, issuer=issuer, **received)
     differences = {
         field: {"stored": str(getattr(patient, field) or ""), "received": str(value or "")}
         for field, value in received.items()

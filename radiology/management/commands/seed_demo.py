@@ -1,5 +1,8 @@
 import datetime
+from importlib import import_module
+from importlib.util import find_spec
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -27,7 +30,8 @@ DEMO_PATIENTS = [
 
 
 class Command(BaseCommand):
-    help = "Load demo data (a user per role, a few patients). Safe to run again: it updates what it made."
+    help = ("Load demo data (a user per role, a few patients, and what each app's `demo` module adds, such as "
+            "generated studies). Safe to run again: it updates what it made.")
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -44,6 +48,11 @@ class Command(BaseCommand):
             Patient.objects.update_or_create(
                 mrn=mrn, issuer="",
                 defaults={"family_name": family, "given_name": given, "birth_date": birth_date, "sex": sex})
+
+        # Apps that build on this one add their own demo data (archive: studies) without this app importing them.
+        for app_config in apps.get_app_configs():
+            if app_config.name != "radiology" and find_spec(f"{app_config.name}.demo"):
+                import_module(f"{app_config.name}.demo").seed(self.stdout)
 
         self.stdout.write(f"Demo data ready: {len(DEMO_USERS)} users, {len(DEMO_PATIENTS)} patients.")
         self.stdout.write("Demo log-ins (user / password):")
