@@ -135,12 +135,24 @@ def _archive(dataset, header, uids, working_copy, size, sha256, storage, calling
             return _second_copy(existing, dataset, header, storage.path(key), size, sha256, storage, calling_ae)
         return IngestResult(status.SUCCESS, "duplicate", sop_instance_uid=sop_instance_uid, instance=existing)
     except Exception:
-        storage.delete(key)
+        _delete_unless_indexed(storage, key)
         raise
     transaction.on_commit(lambda: instance_stored.send(
         sender=Instance, instance=instance, created_study=created_study, created_series=created_series,
         calling_ae=calling_ae, called_ae=called_ae))
     return IngestResult(status.SUCCESS, "stored", sop_instance_uid=sop_instance_uid, instance=instance)
+
+
+def _delete_unless_indexed(storage, key):
+    """Remove the file whose index rows could not be written, unless an indexed instance uses that very file
+    (an identical copy another association stored at the same moment). When the index cannot even be asked,
+    keep it: an orphan file is found by an archive check, a deleted one is lost."""
+    try:
+        if Instance.objects.filter(storage_key=key).exists():
+            return
+    except Exception:  # noqa: BLE001 - the database failure is what the caller is about to report
+        return
+    storage.delete(key)
 
 
 def _second_copy(existing, dataset, header, working_copy, size, sha256, storage, calling_ae):
