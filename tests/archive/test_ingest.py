@@ -198,3 +198,23 @@ def test_every_accepted_transfer_syntax_is_stored_as_it_arrived(tmp_path, name):
     result = ingest_file(source)
     assert result.outcome == "stored", result.reason
     assert archive_storage().path(result.instance.storage_key).read_bytes() == source.read_bytes()
+
+
+def test_a_failed_index_write_keeps_the_file_of_an_identical_indexed_copy(monkeypatch):
+    """Two associations storing the same instance at once share one file: the one whose index write fails
+    must not delete it from under the other."""
+    from django.db import OperationalError
+
+    from archive import ingest
+
+    dataset = make_dataset()
+    stored = ingest_dataset(dataset).instance
+    monkeypatch.setattr(ingest, "_existing", lambda model, **key: None)  # the race: neither saw the other
+
+    def database_gone(*args, **kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(ingest, "_index", database_gone)
+    with pytest.raises(OperationalError):
+        ingest_dataset(dataset)
+    assert archive_storage().path(stored.storage_key).exists()
