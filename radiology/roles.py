@@ -19,7 +19,9 @@ _TRANSFER = ["archive.add_transferjob", "archive.view_transferjob"]
 ROLE_PERMISSIONS = {
     Role.CLINICIAN: ["radiology.view_patient", *_VIEW_IMAGES],
     Role.RADIOLOGIST: ["radiology.view_patient", *_VIEW_IMAGES, *_TRANSFER],
-    Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient", *_VIEW_IMAGES, *_TRANSFER],
+    # Technologists also store images over the web (DICOMweb STOW-RS), as a modality does over DICOM.
+    Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient", *_VIEW_IMAGES, *_TRANSFER,
+                        "archive.add_instance"],
     Role.ADMINISTRATOR: ALL_PERMISSIONS,
 }
 
