@@ -149,6 +149,9 @@ class TransferJob(models.Model):
     failed = models.PositiveIntegerField(default=0)
     attempts = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True, default="")
+    undelivered = models.JSONField(
+        default=dict, blank=True,
+        help_text="SOP Instance UID → reason, for the instances a re-run still has to deliver")
     requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL)
     reason = models.CharField(max_length=100, blank=True, default="", help_text="manual, routing rule, prefetch")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -4,10 +4,9 @@ A TransferJob is the record of the work; `run_transfer` may run it more than onc
 re-running it from the admin, a redelivered message after a worker died) and each run does only what is left:
 a done job is left alone, a partial send sends only the instances that were not delivered.
 
-Which instances are still outstanding is kept in the job's `error` text, under a fixed heading, one
-"SOP Instance UID: reason" per line: it is what a person reading the job wants to see, and the next run reads the
-UIDs back from it (UIDs contain no colon). It is only read when some instances were delivered already; otherwise
-the next run sends everything.
+Which instances are still outstanding is kept in the job's `undelivered` field (SOP Instance UID → reason), and
+for a person reading the job also in its `error` text under a fixed heading. The next run reads the field only
+when some instances were delivered already; otherwise it sends everything.
 """
 import logging
 import time
@@ -39,7 +38,8 @@ MAX_RETRY_SECONDS = 3600
 STALE_RUNNING_SECONDS = 900
 PROGRESS_SECONDS = 1.0
 
-Outcome = namedtuple("Outcome", "status completed failed error")
+# undelivered: {SOP Instance UID: reason} to keep for the next run; None leaves the job's list as it is.
+Outcome = namedtuple("Outcome", "status completed failed error undelivered", defaults=(None,))
 
 
 @shared_task(bind=True, ignore_result=True)
@@ -106,7 +106,9 @@ def _save(job, **fields):
 
 
 def _finish(job, outcome):
-    _save(job, status=outcome.status, completed=outcome.completed, failed=outcome.failed, error=outcome.error)
+    fields = {"undelivered": outcome.undelivered} if outcome.undelivered is not None else {}
+    _save(job, status=outcome.status, completed=outcome.completed, failed=outcome.failed, error=outcome.error,
+          **fields)
     logger.info("transfer job %s (%s %s, %s): %s, %s completed, %s failed", job.pk, job.kind,
                 job.study_instance_uid, job.node.ae_title, outcome.status, outcome.completed, outcome.failed)
     _audit(job)
@@ -144,12 +146,12 @@ def _audit(job):
 
 
 def _send(job):
-    outstanding = _outstanding_uids(job.error) if job.completed else []
+    outstanding = list(job.undelivered) if job.completed else []
     resuming = bool(outstanding)
     instances, missing = _instances_to_send(job, outstanding)
     if not instances and not missing:
         what = f"series {job.series_instance_uid}" if job.series_instance_uid else "this study"
-        return Outcome(TransferStatus.FAILED, 0, 0, f"no instances of {what} in the archive")
+        return Outcome(TransferStatus.FAILED, 0, 0, f"no instances of {what} in the archive", {})
 
     already = job.completed if resuming else 0
     progress = _ProgressWriter(job, already)
@@ -163,7 +165,7 @@ def _send(job):
             # Only then does the next run need the list: with nothing delivered it sends everything anyway.
             not_delivered.update({uid: "not sent" for uid in counts.unsent})
         _save(job, completed=completed, failed=counts.failed + len(missing),
-              error=_error_text(str(exc), not_delivered))
+              error=_error_text(str(exc), not_delivered), undelivered=not_delivered)
         raise
 
     counts.failures.update(_missing_reasons(missing))
@@ -171,10 +173,10 @@ def _send(job):
     completed = already + counts.completed
     total = len(instances) + len(missing)
     if not failed:
-        return Outcome(TransferStatus.DONE, completed, 0, _warning_note(counts))
+        return Outcome(TransferStatus.DONE, completed, 0, _warning_note(counts), {})
     summary = f"{failed} of {total} instances were not stored by {job.node.ae_title}"
     status = TransferStatus.PARTIAL if completed else TransferStatus.FAILED
-    return Outcome(status, completed, failed, _error_text(summary, counts.failures))
+    return Outcome(status, completed, failed, _error_text(summary, counts.failures), counts.failures)
 
 
 def _instances_to_send(job, outstanding):
@@ -233,10 +235,10 @@ def _pull(job):
     status_text = scu.describe_status(counts.status, QR_MOVE_SERVICE_CLASS_STATUS)
     finished = counts.status == dicom_status.SUCCESS or dicom_status.is_warning(counts.status)
     if finished and not counts.failed and completed:
-        return Outcome(TransferStatus.DONE, completed, 0, "")
+        return Outcome(TransferStatus.DONE, completed, 0, "", {})
     if not counts.failed and not completed:
         return Outcome(TransferStatus.FAILED, 0, 0,
-                       f"{job.node.ae_title} sent no instances of this study ({status_text})")
+                       f"{job.node.ae_title} sent no instances of this study ({status_text})", {})
     if counts.failed:
         summary = f"{counts.failed} of {counts.failed + completed} instances were not moved ({status_text})"
     else:
@@ -244,7 +246,7 @@ def _pull(job):
         summary = f"C-MOVE ended with {status_text} after {completed} instances"
     failures = {uid: "failed sub-operation" for uid in counts.failed_sop_instance_uids}
     status = TransferStatus.PARTIAL if completed else TransferStatus.FAILED
-    return Outcome(status, completed, counts.failed, _error_text(summary, failures))
+    return Outcome(status, completed, counts.failed, _error_text(summary, failures), failures)
 
 
 # --- The job's error text -------------------------------------------------------------------------------------
@@ -267,7 +269,3 @@ def _with_summary(error, summary):
     _, listing = _split_error(error)
     return f"{summary}\n{OUTSTANDING_HEADING}\n{listing}" if listing else summary
 
-
-def _outstanding_uids(error):
-    _, listing = _split_error(error)
-    return [line.split(":", 1)[0].strip() for line in listing.splitlines() if line.strip()]

@@ -99,6 +99,7 @@ def test_instances_the_destination_refuses_end_the_job_partial_with_counts(tmp_p
     assert (job.status, job.completed, job.failed, job.attempts) == (TransferStatus.PARTIAL, 2, 1, 1)
     assert job.error.startswith("1 of 3 instances were not stored by STORESCP")
     assert f"{OUTSTANDING_HEADING}\n{jpeg_uid}: not accepted by STORESCP" in job.error
+    assert list(job.undelivered) == [jpeg_uid]
     assert jpeg_uid not in received and len(received) == 2
 
 
