@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from archive.dicomweb.wado import wado_uri
 from radiology import views
 
 admin.site.site_header = "Radiology platform administration"
@@ -19,4 +20,5 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("archive.urls")),
     path("dicomweb/", include("archive.dicomweb.urls")),
+    path("wado", wado_uri, name="wado-uri"),
 ]
