@@ -3,7 +3,7 @@ from django.http import HttpResponseNotAllowed
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from archive.dicomweb import stow
+from archive.dicomweb import stow, wado
 
 app_name = "dicomweb"
 
@@ -25,5 +25,16 @@ def by_method(**views):
 
 urlpatterns = [
     path("studies", by_method(POST=stow.store_instances), name="studies"),
-    path("studies/<str:study>", by_method(POST=stow.store_instances), name="study"),
+    path("studies/<str:study>", by_method(GET=wado.retrieve_study, POST=stow.store_instances), name="study"),
+    path("studies/<str:study>/metadata", wado.study_metadata, name="study-metadata"),
+    path("studies/<str:study>/series/<str:series>", wado.retrieve_series, name="series"),
+    path("studies/<str:study>/series/<str:series>/metadata", wado.series_metadata, name="series-metadata"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>", wado.retrieve_instance,
+         name="instance"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/metadata", wado.instance_metadata,
+         name="instance-metadata"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/frames/<str:frames>",
+         wado.retrieve_frames, name="frames"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/bulkdata/<path:tag_path>",
+         wado.retrieve_bulkdata, name="bulkdata"),
 ]
