@@ -3,7 +3,7 @@ from django.http import HttpResponseNotAllowed
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from archive.dicomweb import stow, wado
+from archive.dicomweb import qido, stow, wado
 
 app_name = "dicomweb"
 
@@ -24,7 +24,7 @@ def by_method(**views):
 
 
 urlpatterns = [
-    path("studies", by_method(POST=stow.store_instances), name="studies"),
+    path("studies", by_method(GET=qido.search_studies, POST=stow.store_instances), name="studies"),
     path("studies/<str:study>", by_method(GET=wado.retrieve_study, POST=stow.store_instances), name="study"),
     path("studies/<str:study>/metadata", wado.study_metadata, name="study-metadata"),
     path("studies/<str:study>/series/<str:series>", wado.retrieve_series, name="series"),
@@ -37,4 +37,11 @@ urlpatterns = [
          wado.retrieve_frames, name="frames"),
     path("studies/<str:study>/series/<str:series>/instances/<str:instance>/bulkdata/<path:tag_path>",
          wado.retrieve_bulkdata, name="bulkdata"),
+    # QIDO-RS (PS3.18 10.6); GET /studies is on the shared "studies" route above.
+    path("studies/<str:study>/series", qido.search_series, name="study-series-search"),
+    path("studies/<str:study>/instances", qido.search_instances, name="study-instances-search"),
+    path("studies/<str:study>/series/<str:series>/instances", qido.search_instances,
+         name="series-instances-search"),
+    path("series", qido.search_series, name="series-search"),
+    path("instances", qido.search_instances, name="instances-search"),
 ]
