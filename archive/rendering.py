@@ -69,13 +69,13 @@ def render_frame(dataset, frame=0, window=None, size=None):
     return _fit(image, size) if size else image
 
 
-def encode_image(image, media_type="image/png"):
-    """`image` as PNG or JPEG bytes."""
+def encode_image(image, media_type="image/png", quality=90):
+    """`image` as PNG or JPEG bytes; `quality` (1-100) is the JPEG quality factor."""
     buffer = io.BytesIO()
     if media_type == "image/png":
         image.save(buffer, format="PNG", optimize=False)
     elif media_type == "image/jpeg":
-        image.save(buffer, format="JPEG", quality=90)
+        image.save(buffer, format="JPEG", quality=quality)
     else:
         raise ValueError(f"unsupported media type {media_type!r}")
     return buffer.getvalue()

@@ -3,7 +3,7 @@ from django.http import HttpResponseNotAllowed
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from archive.dicomweb import qido, stow, wado
+from archive.dicomweb import qido, rendered, stow, wado
 
 app_name = "dicomweb"
 
@@ -44,4 +44,17 @@ urlpatterns = [
          name="series-instances-search"),
     path("series", qido.search_series, name="series-search"),
     path("instances", qido.search_instances, name="instances-search"),
+    # Rendered and thumbnail resources (PS3.18 8.3.5, 8.3.6).
+    path("studies/<str:study>/rendered", rendered.study_rendered, name="study-rendered"),
+    path("studies/<str:study>/thumbnail", rendered.study_thumbnail, name="study-thumbnail"),
+    path("studies/<str:study>/series/<str:series>/rendered", rendered.series_rendered, name="series-rendered"),
+    path("studies/<str:study>/series/<str:series>/thumbnail", rendered.series_thumbnail, name="series-thumbnail"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/rendered", rendered.instance_rendered,
+         name="instance-rendered"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/thumbnail", rendered.instance_thumbnail,
+         name="instance-thumbnail"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/frames/<str:frames>/rendered",
+         rendered.frame_rendered, name="frame-rendered"),
+    path("studies/<str:study>/series/<str:series>/instances/<str:instance>/frames/<str:frames>/thumbnail",
+         rendered.frame_thumbnail, name="frame-thumbnail"),
 ]
