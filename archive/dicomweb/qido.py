@@ -39,8 +39,8 @@ INSTANCE_DEFAULTS = ["SOPClassUID", "SOPInstanceUID", "InstanceAvailability", "I
 DEFAULTS = {archive_query.STUDY: STUDY_DEFAULTS, archive_query.SERIES: SERIES_DEFAULTS,
             archive_query.IMAGE: INSTANCE_DEFAULTS}
 
-# Parameters that steer the search rather than match (PS3.18 8.3.4).
-CONTROL_PARAMETERS = {"includefield", "limit", "offset", "fuzzymatching"}
+# Parameters that steer the search rather than match (PS3.18 8.3.3.1 accept, 8.3.4 query parameters).
+CONTROL_PARAMETERS = {"includefield", "limit", "offset", "fuzzymatching", "accept"}
 
 _TAG = re.compile(r"^[0-9A-Fa-f]{8}$")
 _NUMBER_VRS = {"IS", "US", "UL", "SS", "SL", "SV", "UV"}
@@ -160,9 +160,10 @@ def _count(parameters, name, default):
 def _add(identifier, keyword, value):
     vr = dictionary_VR(keyword)
     if vr in _NUMBER_VRS and value and value != "*":
-        if not value.strip().lstrip("-").isdigit():
-            raise SearchError(f"{keyword} must be an integer, not {value[:16]!r}")
-        value = int(value)
+        try:
+            value = int(value)
+        except ValueError:
+            raise SearchError(f"{keyword} must be an integer, not {value[:16]!r}") from None
     identifier.add_new(tag_for_keyword(keyword), vr, value)
 
 
@@ -203,7 +204,8 @@ def search_view(level):
     @dicomweb_endpoint("archive.view_instance")
     @require_GET
     def view(request, study=None, series=None):
-        if not _accepts_dicom_json(request.headers.get("Accept", "")):
+        # PS3.18 8.3.3.1: an `accept` query parameter takes the place of the Accept header.
+        if not _accepts_dicom_json(request.GET.get("accept", request.headers.get("Accept", ""))):
             return JsonResponse({"detail": "Search results are available as application/dicom+json only."},
                                 status=406)
         path_uids = {}

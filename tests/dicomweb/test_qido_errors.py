@@ -154,3 +154,10 @@ def test_a_search_reads_the_results_in_a_fixed_number_of_queries(client, token, 
         response = search(client, f"{url}?PatientID=PAT001&includefield=all", token)
 
     assert response.status_code == 200
+
+
+def test_the_accept_query_parameter_takes_the_place_of_the_accept_header(client, token, studies):
+    refused = search(client, "/dicomweb/studies?accept=image/jpeg", token, HTTP_ACCEPT="application/dicom+json")
+    answered = search(client, "/dicomweb/studies?accept=application/dicom%2Bjson", token, HTTP_ACCEPT="image/jpeg")
+
+    assert (refused.status_code, answered.status_code) == (406, 200)
