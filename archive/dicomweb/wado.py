@@ -10,6 +10,7 @@ import io
 import json
 import re
 
+from django.core.cache import cache
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.utils.http import http_date
 from pydicom import dcmread
@@ -46,6 +47,7 @@ FRAME_MEDIA_TYPES = {
 _FRAME_LIST = re.compile(r"^[1-9][0-9]{0,8}(,[1-9][0-9]{0,8})*$")
 _TAG_PATH = re.compile(r"^[0-9A-Fa-f]{8}(/[0-9]{1,6}/[0-9A-Fa-f]{8})*$")
 _PIXEL_DATA = "7FE00010"
+METADATA_CACHE_SECONDS = 3600
 
 
 class NotAcceptable(Exception):
@@ -348,7 +350,7 @@ def _metadata(request, study, series=None, instance=None):
         return found
     study_row, instances = found
     base = request.build_absolute_uri("/")
-    digest = hashlib.sha256(base.encode())
+    digest = hashlib.sha256(f"metadata-v1 {base}".encode())
     for row in instances:
         digest.update(f"{row.sop_instance_uid}:{row.sha256};".encode())
     etag = f'"{digest.hexdigest()[:32]}"'
@@ -358,15 +360,29 @@ def _metadata(request, study, series=None, instance=None):
     else:
         _audit(request, study_row, "metadata", len(instances), series_instance_uid=series or "",
                sop_instance_uid=instance or "")
-        body = json.dumps([_instance_metadata(request, row) for row in instances]).encode()
-        response = HttpResponse(body, content_type="application/dicom+json")
+        body, zipped = _metadata_bodies(request, etag, study_row, series, instance)
         if _accepts_gzip(request):
-            response.content = gzip.compress(body, compresslevel=5)
+            response = HttpResponse(zipped, content_type="application/dicom+json")
             response["Content-Encoding"] = "gzip"
+        else:
+            response = HttpResponse(body, content_type="application/dicom+json")
     response["ETag"] = etag
     response["Last-Modified"] = last_modified
     response["Vary"] = "Accept-Encoding"
     return response
+
+
+def _metadata_bodies(request, etag, study_row, series, instance):
+    """The JSON body and its gzip form, kept in the cache under the ETag: the ETag changes whenever an instance
+    is added, replaced or removed (and with the host the URIs name), so a cached body is never stale."""
+    key = f"dicomweb-metadata:{etag}"
+    bodies = cache.get(key)
+    if bodies is None:
+        rows = _instances(study_row, series, instance)
+        body = json.dumps([_instance_metadata(request, row) for row in rows], separators=(",", ":")).encode()
+        bodies = body, gzip.compress(body, compresslevel=5)
+        cache.set(key, bodies, METADATA_CACHE_SECONDS)
+    return bodies
 
 
 def _instance_metadata(request, row):
@@ -409,16 +425,20 @@ def _find(study, series=None, instance=None):
     study_row = Study.objects.select_related("patient").filter(study_instance_uid=study).first()
     if study_row is None:
         return _error(404, f"no study {study}")
+    instances = list(_instances(study_row, series, instance).defer("header"))
+    if not instances:
+        what = f"SOP instance {instance}" if instance else f"series {series}" if series else "instances"
+        return _error(404, f"no {what} in study {study}" if series else f"no instances in study {study}")
+    return study_row, instances
+
+
+def _instances(study_row, series=None, instance=None):
     instances = Instance.objects.filter(series__study=study_row).select_related("series__study")
     if series is not None:
         instances = instances.filter(series__series_instance_uid=series)
     if instance is not None:
         instances = instances.filter(sop_instance_uid=instance)
-    instances = list(instances.order_by("series__series_number", "series__pk", "instance_number", "pk"))
-    if not instances:
-        what = f"SOP instance {instance}" if instance else f"series {series}" if series else "instances"
-        return _error(404, f"no {what} in study {study}" if series else f"no instances in study {study}")
-    return study_row, instances
+    return instances.order_by("series__series_number", "series__pk", "instance_number", "pk")
 
 
 def _media_ranges(accept):
