@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_SIZE = 1 << 16
 MAX_PART_HEADER_BYTES = 16 * 1024
+# What a store must leave free on the archive's filesystem: a body that would cut into it is refused before it is
+# written (by its Content-Length) or as soon as it passes the limit (a chunked body without one).
+DISK_RESERVE_BYTES = 512 * 1024 * 1024
 
 # PS3.18 Table 10.5.3-2 failure reasons (values of the DIMSE Storage statuses, PS3.4 B.2.3).
 PROCESSING_FAILURE = 0x0110
@@ -38,6 +41,10 @@ REFERENCED_SOP_CLASS_NOT_SUPPORTED = 0x0122
 
 class MalformedBody(Exception):
     """The body is not a well-formed multipart/related entity (PS3.18 10.5.3: 400 Bad Request)."""
+
+
+class TooLarge(Exception):
+    """The body would fill the archive's disk (HTTP 413 Content Too Large, RFC 9110 15.5.14)."""
 
 
 class UnsupportedMediaType(Exception):
@@ -102,13 +109,14 @@ def _split_parameters(text):
     return [item for item in items if item.strip()]
 
 
-def receive_parts(stream, boundary, storage):
+def receive_parts(stream, boundary, storage, byte_limit):
     """Read a multipart body from `stream` (a file-like object with `read(n)`) chunk by chunk, writing each
     part's content into a new file from `storage.incoming_file()`. Returns the ReceivedParts; raises
-    MalformedBody (after removing the files it wrote) when the body does not follow RFC 2046 5.1."""
+    MalformedBody when the body does not follow RFC 2046 5.1 and TooLarge when it exceeds `byte_limit`, after
+    removing the files it wrote."""
     parts = []
     try:
-        _receive(_Reader(stream), b"\r\n--" + boundary, storage, parts)
+        _receive(_Reader(stream, byte_limit), b"\r\n--" + boundary, storage, parts)
     except BaseException:
         discard(parts)
         raise
@@ -125,10 +133,11 @@ def discard(parts):
 class _Reader:
     """A buffer over the request stream."""
 
-    def __init__(self, stream):
+    def __init__(self, stream, byte_limit):
         self.stream = stream
         self.buffer = b"\r\n"  # so that a delimiter at the very start is found like any other (RFC 2046 5.1.1)
         self.ended = False
+        self.remaining = byte_limit
 
     def fill(self):
         if self.ended:
@@ -137,6 +146,9 @@ class _Reader:
         if not chunk:
             self.ended = True
             return False
+        self.remaining -= len(chunk)
+        if self.remaining < 0:
+            raise TooLarge("the request body would fill the archive's disk")
         self.buffer += chunk
         return True
 
@@ -346,11 +358,18 @@ def store_instances(request, study=None):
         return _error(415, str(exc))
     except MalformedBody as exc:
         return _error(400, str(exc))
+    storage = archive_storage()
+    byte_limit = storage.free_bytes() - DISK_RESERVE_BYTES
+    declared = request.META.get("CONTENT_LENGTH")
+    if declared and declared.isdigit() and int(declared) > byte_limit:
+        return _error(413, "the request body is larger than the archive can take now")
     try:
-        # request.read goes to the WSGI input stream itself: Django never buffers a multipart/related body.
-        parts = receive_parts(request, boundary, archive_storage())
+        # request.read reads the request stream itself: Django does not load a multipart/related body at once.
+        parts = receive_parts(request, boundary, storage, byte_limit)
     except MalformedBody as exc:
         return _error(400, f"malformed multipart body: {exc}")
+    except TooLarge as exc:
+        return _error(413, str(exc))
     try:
         base = base_url(request)
         outcome = store_parts(parts, study, lambda *uids: instance_url(base, *uids))

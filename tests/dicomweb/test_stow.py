@@ -12,7 +12,8 @@ from rest_framework.authtoken.models import Token
 
 from archive import status
 from archive.models import Instance
-from archive.storage import archive_storage
+from archive.dicomweb import stow
+from archive.storage import FilesystemStorage, archive_storage
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
 from radiology.models import AuditEvent
 from tests.archive.factories import COMPRESSED_TESTDATA, copy_of_testdata, make_dataset, write_part10
@@ -217,3 +218,25 @@ def test_a_store_is_audited_with_its_user_and_counts(client, technologist, tmp_p
         AuditChannel.DICOMWEB, technologist, "C", AuditOutcome.MINOR_FAILURE)
     assert (event.detail["stored"], event.detail["failed"]) == (1, 1)
     assert event.object_id == study_uid
+
+
+def test_a_body_larger_than_the_free_disk_space_is_refused_before_it_is_written(client, technologist_token,
+                                                                                tmp_path, monkeypatch):
+    body = multipart(("application/dicom", part10_bytes(make_dataset(), tmp_path)))
+    free = stow.DISK_RESERVE_BYTES + len(body) - 1
+    monkeypatch.setattr(FilesystemStorage, "free_bytes", lambda storage: free)
+    response = post(client, "/dicomweb/studies", body, technologist_token)
+    assert response.status_code == 413
+    assert not Instance.objects.exists()
+    assert list(archive_storage().incoming.iterdir()) == []
+
+
+def test_a_stream_that_grows_past_the_free_disk_space_is_cut_off_and_its_parts_removed(tmp_path, monkeypatch):
+    # A chunked body declares no length: the limit is enforced while reading.
+    parts = [("application/dicom", part10_bytes(make_dataset(), tmp_path)) for _ in range(3)]
+    body = multipart(*parts)
+    monkeypatch.setattr(FilesystemStorage, "free_bytes", lambda storage: stow.DISK_RESERVE_BYTES + len(body) // 2)
+    with pytest.raises(stow.TooLarge):
+        stow.receive_parts(io.BytesIO(body), BOUNDARY.encode(), archive_storage(),
+                           archive_storage().free_bytes() - stow.DISK_RESERVE_BYTES)
+    assert list(archive_storage().incoming.iterdir()) == []
