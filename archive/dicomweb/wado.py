@@ -13,6 +13,7 @@ import re
 from django.core.cache import cache
 from django.http import FileResponse, HttpResponse, JsonResponse
 from django.utils.http import http_date
+from django.views.decorators.http import require_safe
 from pydicom import dcmread
 from pydicom.encaps import generate_frames
 from pydicom.pixels import get_decoder, pack_bits, pixel_array
@@ -56,36 +57,43 @@ class NotAcceptable(Exception):
 
 # Views ------------------------------------------------------------------------------------------------------
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def retrieve_study(request, study):
     return _retrieve_instances(request, study)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def retrieve_series(request, study, series):
     return _retrieve_instances(request, study, series)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def retrieve_instance(request, study, series, instance):
     return _retrieve_instances(request, study, series, instance)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def study_metadata(request, study):
     return _metadata(request, study)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def series_metadata(request, study, series):
     return _metadata(request, study, series)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def instance_metadata(request, study, series, instance):
     return _metadata(request, study, series, instance)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def retrieve_frames(request, study, series, instance, frames):
     """PS3.18 10.4.1.1.5: frames of one instance, one part each, in the order asked."""
@@ -118,6 +126,7 @@ def retrieve_frames(request, study, series, instance, frames):
     return multipart_response(parts, "application/octet-stream", transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def retrieve_bulkdata(request, study, series, instance, tag_path):
     """PS3.18 10.4.1.1.4: the value behind a BulkDataURI of the metadata, as application/octet-stream."""
@@ -152,6 +161,7 @@ def retrieve_bulkdata(request, study, series, instance, tag_path):
     return multipart_response([Part("application/octet-stream", [value])], "application/octet-stream")
 
 
+@require_safe
 @dicomweb_endpoint("archive.view_instance")
 def wado_uri(request):
     """PS3.18 9: `/wado?requestType=WADO&studyUID=&seriesUID=&objectUID=` with contentType application/dicom
@@ -178,6 +188,8 @@ def wado_uri(request):
         return _error(406, f"unsupported contentType {content_type!r}: application/dicom or image/jpeg")
     try:
         frame = int(query.get("frameNumber", "1")) - 1
+        if frame < 0:
+            raise ValueError("frameNumber counts from 1")
         window = None
         if "windowCenter" in query or "windowWidth" in query:
             window = (float(query["windowCenter"]), float(query["windowWidth"]))
@@ -326,13 +338,8 @@ def _element_value(row, tag_path):
     element = dataset.get(int(steps[-1], 16))
     if element is None or element.VR == "SQ" or element.value is None:
         return None
-    value = element.value
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode(dataset.original_character_set[0] if hasattr(dataset, "original_character_set")
-                            else "ascii", errors="replace")
-    return None
+    # Ingest makes BulkDataURIs of binary values only (pydicom's bulk data threshold applies to them).
+    return element.value if isinstance(element.value, bytes) else None
 
 
 def _read(row):

@@ -149,9 +149,18 @@ def test_wado_uri_refuses_bad_requests_in_http_terms(client, token):
     assert get(client, "/wado", token, data={**query, "objectUID": generate_uid()}).status_code == 404
     assert get(client, "/wado", token, data={**query, "contentType": "text/html"}).status_code == 406
     assert get(client, "/wado", token, data={**query, "windowCenter": "x", "windowWidth": "1"}).status_code == 400
+    assert get(client, "/wado", token, data={**query, "frameNumber": "0"}).status_code == 400
 
 
 def test_a_jpeg_2000_frame_comes_as_image_jp2_when_asked(dicomweb, tmp_path):
     dataset, uids = archived("JPEG2000.dcm", tmp_path)
     [stored] = generate_frames(dataset.PixelData, number_of_frames=1)
     assert dicomweb.retrieve_instance_frames(*uids, frame_numbers=[1], media_types=("image/jp2",)) == [stored]
+
+
+def test_retrieval_resources_only_answer_reads(client, token, tmp_path):
+    _, uids = archived("rtdose.dcm", tmp_path)
+    study, series, sop = uids
+    response = client.post(f"/dicomweb/studies/{study}/series/{series}/instances/{sop}",
+                           HTTP_AUTHORIZATION=f"Token {token}")
+    assert response.status_code == 405
