@@ -51,8 +51,9 @@ def multipart(*parts, boundary=BOUNDARY):
     return body + f"--{boundary}--\r\n".encode()
 
 
-def part10_bytes(dataset, tmp_path):
-    return write_part10(dataset, tmp_path / f"{dataset.SOPInstanceUID}.dcm").read_bytes()
+def part10_bytes(dataset, folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    return write_part10(dataset, folder / f"{dataset.SOPInstanceUID}.dcm").read_bytes()
 
 
 def stored_bytes(sop_instance_uid):
@@ -240,3 +241,33 @@ def test_a_stream_that_grows_past_the_free_disk_space_is_cut_off_and_its_parts_r
         stow.receive_parts(io.BytesIO(body), BOUNDARY.encode(), archive_storage(),
                            archive_storage().free_bytes() - stow.DISK_RESERVE_BYTES)
     assert list(archive_storage().incoming.iterdir()) == []
+
+
+def test_a_different_copy_of_a_stored_instance_is_kept_out_with_a_warning(client, technologist_token, tmp_path,
+                                                                          settings):
+    settings.ARCHIVE_DUPLICATE_POLICY = "keep-first"
+    first = make_dataset()
+    post(client, "/dicomweb/studies", multipart(("application/dicom", part10_bytes(first, tmp_path))),
+         technologist_token)
+    second = make_dataset(sop_uid=first.SOPInstanceUID, study_uid=first.StudyInstanceUID,
+                          series_uid=first.SeriesInstanceUID, study_description="CHANGED")
+    response = post(client, "/dicomweb/studies",
+                    multipart(("application/dicom", part10_bytes(second, tmp_path / "second"))), technologist_token)
+    assert response.status_code == 202 and response["Warning"].startswith("299 ")
+    item = response.json()[REFERENCED_SOP_SEQUENCE]["Value"][0]
+    assert item["00081196"]["Value"] == [status.ELEMENTS_DISCARDED]  # WarningReason
+    assert dcmread(io.BytesIO(stored_bytes(first.SOPInstanceUID))).StudyDescription == first.StudyDescription
+
+
+def test_a_refused_duplicate_fails_with_its_reason_and_is_a_conflict(client, technologist_token, tmp_path, settings):
+    settings.ARCHIVE_DUPLICATE_POLICY = "reject"
+    first = make_dataset()
+    post(client, "/dicomweb/studies", multipart(("application/dicom", part10_bytes(first, tmp_path))),
+         technologist_token)
+    second = make_dataset(sop_uid=first.SOPInstanceUID, study_uid=first.StudyInstanceUID,
+                          series_uid=first.SeriesInstanceUID, study_description="CHANGED")
+    response = post(client, "/dicomweb/studies",
+                    multipart(("application/dicom", part10_bytes(second, tmp_path / "second"))), technologist_token)
+    assert response.status_code == 409
+    failed = response.json()[FAILED_SOP_SEQUENCE]["Value"]
+    assert [item[FAILURE_REASON]["Value"] for item in failed] == [[status.DUPLICATE_SOP_INSTANCE]]
