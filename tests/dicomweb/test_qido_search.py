@@ -139,3 +139,17 @@ def test_each_search_is_audited_with_the_user(dicomweb, archive, radiologist):
     assert (event.channel, event.user, event.action) == (AuditChannel.DICOMWEB, radiologist, "E")
     assert event.detail["matches"] == 1
     assert event.patient.studies.get().study_instance_uid == archive["knee"]
+
+
+def test_the_study_list_search_of_an_ohif_viewer(dicomweb, archive):
+    # OHIF's study list: a patient name wildcard, a date range, fuzzymatching=false, limit 101, and
+    # StudyDescription (0008,1030) and Modality (0008,0060) by tag.
+    studies = dicomweb.search_for_studies(
+        search_filters={"PatientName": "*Jane*", "StudyDate": "20260101-20261231"},
+        fuzzymatching=False, limit=101, offset=0, fields=["00081030", "00080060"])
+    series = dicomweb.search_for_series(study_instance_uid=studies[0][STUDY_UID]["Value"][0])
+
+    assert values(studies, STUDY_UID) == [archive["head"]]
+    assert studies[0]["00081030"] == {"vr": "LO", "Value": ["CT HEAD"]}
+    assert studies[0]["00080060"] == {"vr": "CS"}  # a series attribute: empty at study level
+    assert values(series, SERIES_UID) == [archive["axial"], archive["coronal"]]
