@@ -64,26 +64,6 @@ def _fix_numbers(json_dataset):
     return json_dataset
 
 
-def header_with_absolute_bulk_data(header, base, study_uid, series_uid, sop_uid):
-    """A stored Instance.header (DICOM JSON whose BulkDataURIs are relative, `bulkdata/7FE00010`) with every
-    BulkDataURI made absolute against the instance's URL (PS3.18 F.2.6). The stored header is not changed."""
-    prefix = instance_url(base, study_uid, series_uid, sop_uid) + "/"
-
-    def absolute(json_dataset):
-        result = {}
-        for tag, element in json_dataset.items():
-            element = dict(element)
-            uri = element.get("BulkDataURI")
-            if uri is not None and "://" not in uri:
-                element["BulkDataURI"] = prefix + uri.lstrip("/")
-            elif element.get("vr") == "SQ" and element.get("Value"):
-                element["Value"] = [absolute(item) for item in element["Value"]]
-            result[tag] = element
-        return result
-
-    return absolute(header or {})
-
-
 def inline_header(header):
     """The stored header without the attributes kept as bulk data references (for search results)."""
     return {tag: element for tag, element in (header or {}).items() if "BulkDataURI" not in element}

@@ -1,7 +1,7 @@
 """The DICOM JSON model (PS3.18 F.2) as archive/dicomweb/dicom_json.py writes it."""
 from pydicom.dataset import Dataset
 
-from archive.dicomweb.dicom_json import dataset_to_json, header_with_absolute_bulk_data
+from archive.dicomweb.dicom_json import dataset_to_json
 
 
 def test_person_names_are_objects_with_an_alphabetic_component():
@@ -46,19 +46,3 @@ def test_query_control_attributes_are_left_out_and_tags_are_in_order():
     dataset.SpecificCharacterSet = "ISO_IR 192"
 
     assert list(dataset_to_json(dataset)) == ["00100020", "0020000D"]
-
-
-def test_bulk_data_uris_become_urls_of_the_instance_including_inside_sequences():
-    header = {
-        "00281201": {"vr": "OW", "BulkDataURI": "bulkdata/00281201"},
-        "00540016": {"vr": "SQ", "Value": [{"00181078": {"vr": "OB", "BulkDataURI": "bulkdata/00181078"}}]},
-        "00100020": {"vr": "LO", "Value": ["PAT001"]},
-    }
-
-    absolute = header_with_absolute_bulk_data(header, "http://pacs.test/dicomweb", "1.2", "1.2.3", "1.2.3.4")
-
-    instance = "http://pacs.test/dicomweb/studies/1.2/series/1.2.3/instances/1.2.3.4"
-    assert absolute["00281201"] == {"vr": "OW", "BulkDataURI": f"{instance}/bulkdata/00281201"}
-    assert absolute["00540016"]["Value"][0]["00181078"]["BulkDataURI"] == f"{instance}/bulkdata/00181078"
-    assert absolute["00100020"] == header["00100020"]
-    assert header["00281201"]["BulkDataURI"] == "bulkdata/00281201"
