@@ -1,5 +1,6 @@
 """STOW-RS through the platform as it runs (`manage.py serve`, uvicorn): a store larger than dicomweb-client's
-chunk size goes as a chunked request body, and what WADO-RS gives back is what was stored."""
+chunk size goes as a chunked request body, and what WADO-RS gives back is what was stored. The platform is
+shared with the browser tests: the stored patient is one of its own, not one they search for."""
 import pytest
 from dicomweb_client.api import DICOMwebClient
 from pydicom.uid import generate_uid
@@ -20,7 +21,8 @@ def technologist_client(running_platform):
 def test_a_chunked_store_is_archived_and_retrieved_as_sent(technologist_client):
     study_uid, series_uid = generate_uid(), generate_uid()
     datasets = [make_dataset(study_uid=study_uid, series_uid=series_uid, instance_number=number, rows=256,
-                             columns=256, patient_id="STOW-SERVED") for number in (1, 2, 3)]
+                             columns=256, patient_id="STOW-SERVED", patient_name="Chunked^Store",
+                             accession_number="STOWSERVED") for number in (1, 2, 3)]
     response = technologist_client.store_instances(datasets)  # about 400 kB: several 64 kB chunks
     assert len(response.ReferencedSOPSequence) == 3 and "FailedSOPSequence" not in response
     for dataset in datasets:
