@@ -4,10 +4,10 @@
 #
 #   bench/bench_archive.sh            # ingest (ct, tiny × 1 and 4 associations) then C-FIND at 10,000 studies
 #   REPS=1 bench/bench_archive.sh     # quicker
-#   PARTS=ingest bench/bench_archive.sh    # or PARTS=find
+#   PARTS=ingest bench/bench_archive.sh    # or PARTS=query (C-FIND and DICOMweb at 10,000 studies)
 #
 # Environment: BENCH_DATA [/tmp/bench-data]  REPS [3]  TINY [1000] (instances in the small ingest corpus)
-#   FIND_STUDIES [10000] (studies indexed for C-FIND)  PARTS [ingest,find]
+#   FIND_STUDIES [10000] (studies indexed for the query part)  PARTS [ingest,query]
 #   DICOM_PROCESSES [2] (the platform's RADIOLOGY_DICOM_PROCESSES: one listener process per core)
 # Needs: apt-get install dcmtk orthanc orthanc-dicomweb; the project's .venv (make install).
 # Prints a table of medians with the ratio to Orthanc; raw records go to $BENCH_DATA/results/archive-*.jsonl.
@@ -19,7 +19,7 @@ PY="$ROOT/.venv/bin/python"
 REPS=${REPS:-3}
 TINY=${TINY:-1000}
 FIND_STUDIES=${FIND_STUDIES:-10000}
-PARTS=${PARTS:-ingest,find}
+PARTS=${PARTS:-ingest,query}
 DICOM_PROCESSES=${DICOM_PROCESSES:-2}
 export TCP_NODELAY=1
 STAMP=$(date +%Y%m%d-%H%M%S)
@@ -91,22 +91,34 @@ if [[ ",$PARTS," == *",ingest,"* ]]; then
   "$SHARED/storescp.sh" stop >/dev/null
 fi
 
-if [[ ",$PARTS," == *",find,"* ]]; then
+if [[ ",$PARTS," == *",query,"* ]]; then
   FIND_CORPUS="$BENCH_DATA/archive-find-corpus"
   if [[ ! -f "$FIND_CORPUS/manifest.json" ]]; then
-    echo "== C-FIND corpus: $FIND_STUDIES one-instance studies"
+    echo "== query corpus: $FIND_STUDIES one-instance studies"
     "$PY" -W ignore "$SHARED/make_corpus.py" --out "$FIND_CORPUS" --profiles tiny --tiny "$FIND_STUDIES"
   fi
-  echo "== loading $FIND_STUDIES studies into Orthanc and the platform"
+  # The CT series of the ingest corpus is the one WADO-RS retrieves and renders.
+  read -r CT_STUDY CT_SERIES CT_SOP < <("$PY" -c "import json,sys; c=json.load(open(sys.argv[1]))['query_hints']['ct_series']; print(c['StudyInstanceUID'], c['SeriesInstanceUID'], c['SOPInstanceUID'])" "$CORPUS/manifest.json")
+  echo "== loading $FIND_STUDIES studies and the CT series into Orthanc and the platform"
   "$SHARED/orthanc.sh" reset >/dev/null
-  store "orthanc find-load x4" 4242 ORTHANC "$FIND_CORPUS/tiny" 4 ""
+  store "orthanc query-load x4" 4242 ORTHANC "$FIND_CORPUS/tiny" 4 ""
+  store "orthanc query-load x4" 4242 ORTHANC "$CORPUS/ct" 4 ""
   platform_reset
-  store "platform find-load x4" $PLATFORM_PORT RADIOLOGY "$FIND_CORPUS/tiny" 4 ""
-  for target in "127.0.0.1:4242:ORTHANC orthanc" "127.0.0.1:$PLATFORM_PORT:RADIOLOGY platform"; do
-    set -- $target
-    "$PY" "$SHARED/bench_query.py" --dimse "$1" --tests cfind --manifest "$FIND_CORPUS/manifest.json" \
-      --label "$2 cfind" --json-out "$RESULTS_JSONL" | grep -v '^RESULT' || true
-  done
+  store "platform query-load x4" $PLATFORM_PORT RADIOLOGY "$FIND_CORPUS/tiny" 4 ""
+  store "platform query-load x4" $PLATFORM_PORT RADIOLOGY "$CORPUS/ct" 4 ""
+  # DICOMweb needs a credential on the platform: a service account's API token.
+  (cd "$ROOT" && echo "bench-$STAMP-password" | env -u DATABASE_URL -u REDIS_URL "$PY" manage.py adduser bench \
+     --role administrator --password-stdin >/dev/null)
+  TOKEN=$(cd "$ROOT" && env -u DATABASE_URL -u REDIS_URL "$PY" manage.py drf_create_token bench | awk '{print $3}')
+  QUERY_TESTS=cfind,qido,wado,wado-client,rendered
+  CT_ARGS=(--study-uid "$CT_STUDY" --series-uid "$CT_SERIES" --sop-uid "$CT_SOP")
+  "$PY" "$SHARED/bench_query.py" --dimse 127.0.0.1:4242:ORTHANC --dicomweb http://127.0.0.1:8042/dicom-web \
+    --tests "$QUERY_TESTS" --manifest "$FIND_CORPUS/manifest.json" "${CT_ARGS[@]}" \
+    --label "orthanc query" --json-out "$RESULTS_JSONL" | grep -v '^RESULT' || true
+  "$PY" "$SHARED/bench_query.py" --dimse "127.0.0.1:$PLATFORM_PORT:RADIOLOGY" \
+    --dicomweb "http://127.0.0.1:$PLATFORM_HTTP/dicomweb" --http-header "Authorization: Token $TOKEN" \
+    --tests "$QUERY_TESTS" --manifest "$FIND_CORPUS/manifest.json" "${CT_ARGS[@]}" \
+    --label "platform query" --json-out "$RESULTS_JSONL" | grep -v '^RESULT' || true
 fi
 
 "$PY" "$ROOT/bench/summarize_archive.py" "$RESULTS_JSONL"

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Median ingest and C-FIND figures per target from bench_archive.sh's JSON lines, with ratios to Orthanc.
+"""Median ingest, C-FIND and DICOMweb figures per target from bench_archive.sh's JSON lines, with ratios to
+Orthanc.
 
   summarize_archive.py results.jsonl
 """
@@ -13,7 +14,7 @@ def main(path):
     records = [json.loads(line) for line in open(path) if line.strip()]
     ingest = defaultdict(list)
     for record in records:
-        if record.get("bench") == "store" and "find-load" not in record["label"]:
+        if record.get("bench") == "store" and "query-load" not in record["label"]:
             target, profile, _ = record["label"].split()
             ingest[(profile, record["parallel"], target)].append(record)
     if ingest:
@@ -32,20 +33,23 @@ def main(path):
                   f"**{rate['platform']:.0f}** | {mbs:.1f} | **{rate['platform'] / rate['orthanc']:.2f}** | "
                   f"{statistics.median(cpu) if cpu else float('nan'):.2f} | {'yes' if ok else 'NO'} |")
 
-    finds = defaultdict(dict)
+    queries = defaultdict(dict)
     for record in records:
-        if record.get("bench") == "query" and record.get("test") == "cfind":
-            target = record["label"].split()[0]
-            finds[record["name"]][target] = record
-    if finds:
-        print("\n### Study-level C-FIND (association included unless the name says otherwise)\n")
-        print("| query | Orthanc p50 ms | platform p50 ms | platform p95 ms | platform ÷ Orthanc (p50) | matches |")
-        print("|---|---:|---:|---:|---:|---:|")
-        for name, by_target in finds.items():
+        if record.get("bench") == "query" and ("median_ms" in record or "MB_per_s_median" in record):
+            queries[(record["test"], record["name"])][record["label"].split()[0]] = record
+    if queries:
+        print("\n### Query, retrieve and render (p50 latency, or MB/s for series retrieval)\n")
+        print("| test | what | Orthanc | platform | platform p95 ms | platform ÷ Orthanc |")
+        print("|---|---|---:|---:|---:|---:|")
+        for (test, name), by_target in queries.items():
             orthanc, platform = by_target.get("orthanc", {}), by_target.get("platform", {})
-            o50, p50 = orthanc.get("median_ms", float("nan")), platform.get("median_ms", float("nan"))
-            print(f"| {name} | {o50:.1f} | **{p50:.1f}** | {platform.get('p95_ms', float('nan')):.1f} | "
-                  f"**{p50 / o50:.2f}** | {platform.get('matches', '')} / {orthanc.get('matches', '')} |")
+            if "MB_per_s_median" in platform or "MB_per_s_median" in orthanc:
+                o, p = orthanc.get("MB_per_s_median", float("nan")), platform.get("MB_per_s_median", float("nan"))
+                print(f"| {test} | {name} | {o:.0f} MB/s | **{p:.0f} MB/s** | | **{p / o:.2f}** |")
+            else:
+                o, p = orthanc.get("median_ms", float("nan")), platform.get("median_ms", float("nan"))
+                print(f"| {test} | {name} | {o:.1f} ms | **{p:.1f} ms** | {platform.get('p95_ms', float('nan')):.1f} "
+                      f"| **{p / o:.2f}** |")
 
 
 if __name__ == "__main__":
