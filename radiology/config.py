@@ -63,6 +63,27 @@ def env_aet(name, default):
     return value
 
 
+def env_origins(name):
+    """A comma-separated list of web origins (`scheme://host[:port]`, no path), as the browser sends them in
+    the Origin header (RFC 6454 7). Empty when unset."""
+    origins = []
+    for raw in os.environ.get(name, "").split(","):
+        origin = raw.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        try:
+            parts.port
+        except ValueError:
+            raise ConfigError(f"{name} has an origin with an invalid port (got {raw.strip()!r})") from None
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.path or parts.query \
+                or parts.fragment or parts.username or parts.password:
+            raise ConfigError(f"{name} must be comma-separated origins like https://viewer.example.org:3000 "
+                              f"(got {raw.strip()!r})")
+        origins.append(origin)
+    return origins
+
+
 def data_dir(name="RADIOLOGY_DATA_DIR", default="./var"):
     path = Path(os.environ.get(name) or default).resolve()
     try:

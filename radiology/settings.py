@@ -3,8 +3,8 @@ import warnings
 from pathlib import Path
 
 from radiology.config import (
-    data_dir, database_config, env_aet, env_bool, env_choice, env_int, env_port, env_str, redis_url, secret_key,
-    storage_location,
+    data_dir, database_config, env_aet, env_bool, env_choice, env_int, env_origins, env_port, env_str, redis_url,
+    secret_key, storage_location,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "channels",
     "rest_framework",
     "rest_framework.authtoken",
+    "corsheaders",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Before anything that can answer on its own (whitenoise, CommonMiddleware): a CORS preflight is answered
+    # here, so it never reaches the DICOMweb views and their authentication.
+    "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -114,6 +118,17 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+
+# CORS for an external viewer (OHIF) on another origin, DICOMweb and WADO-URI only (docs/dicomweb.md). No
+# origins configured: no Access-Control-* header is ever sent. Tokens travel in the Authorization header,
+# so cookies are never allowed cross-origin.
+CORS_ALLOWED_ORIGINS = env_origins("RADIOLOGY_CORS_ORIGINS")
+CORS_URLS_REGEX = r"^/(dicomweb/|wado$)"
+CORS_ALLOW_METHODS = ["GET", "HEAD", "POST", "OPTIONS"]
+# Accept is listed because a DICOMweb Accept value (`multipart/related; type="..."`) is not CORS-safelisted.
+CORS_ALLOW_HEADERS = ["accept", "authorization", "content-type", "if-none-match"]
+CORS_EXPOSE_HEADERS = ["ETag", "Warning", "Content-Location"]
+CORS_ALLOW_CREDENTIALS = False
 
 # Hardening. TLS is terminated by the reverse proxy (docs/deployment.md); it sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
