@@ -4,7 +4,7 @@ import logging
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import get_conditional_response, patch_cache_control, quote_etag
 from django.views.decorators.http import require_GET, require_POST
@@ -18,6 +18,7 @@ from archive.studies import middle_instance, search_studies, series_of, zip_entr
 from archive.transfers import request_send
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode
+from radiology.streaming import streaming_response
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def study_download(request, pk):
         return _text(500, f"{len(missing)} stored file(s) of this study are missing; nothing was downloaded.")
     _audit(request, AuditEventCode.EXPORT, study, instances=len(entries),
            bytes=sum(entry.file_size for entry in entries), media="zip")
-    response = StreamingHttpResponse(zip_stream(entries, storage), content_type="application/zip")
+    response = streaming_response(request, zip_stream(entries, storage), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="study-{study.pk}.zip"'
     patch_cache_control(response, private=True, no_store=True)
     return response

@@ -2,7 +2,7 @@
 so a whole study never sits in memory."""
 import secrets
 
-from django.http import StreamingHttpResponse
+from radiology.streaming import streaming_response
 
 CHUNK_SIZE = 1 << 20
 
@@ -36,13 +36,13 @@ def multipart_body(parts, boundary):
     yield delimiter + b"--\r\n"
 
 
-def multipart_response(parts, part_type, transfer_syntax="", status=200):
+def multipart_response(request, parts, part_type, transfer_syntax="", status=200):
     """A streamed `multipart/related; type="<part_type>"` response over `parts` (an iterable of Part)."""
     boundary = new_boundary()
     content_type = f'multipart/related; type="{part_type}"; boundary={boundary}'
     if transfer_syntax:
         content_type += f"; transfer-syntax={transfer_syntax}"
-    return StreamingHttpResponse(multipart_body(parts, boundary), content_type=content_type, status=status)
+    return streaming_response(request, multipart_body(parts, boundary), content_type=content_type, status=status)
 
 
 def file_chunks(opener, chunk_size=CHUNK_SIZE):

@@ -120,10 +120,10 @@ def retrieve_frames(request, study, series, instance, frames):
     if form == "stored":
         parts = (Part(f"{part_type}; transfer-syntax={stored}", [content], f"{location}/frames/{number}")
                  for number, content in _stored_frames(instance_row, numbers))
-        return multipart_response(parts, part_type, transfer_syntax=stored)
+        return multipart_response(request, parts, part_type, transfer_syntax=stored)
     parts = (Part("application/octet-stream", [content], f"{location}/frames/{number}")
              for number, content in _native_frames(instance_row, numbers))
-    return multipart_response(parts, "application/octet-stream", transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
+    return multipart_response(request, parts, "application/octet-stream", transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
 
 
 @require_safe
@@ -151,14 +151,14 @@ def retrieve_bulkdata(request, study, series, instance, tag_path):
             stored = instance_row.transfer_syntax_uid
             parts = (Part(f"{part_type}; transfer-syntax={stored}", [content])
                      for _, content in _stored_frames(instance_row, numbers))
-            return multipart_response(parts, part_type, transfer_syntax=stored)
+            return multipart_response(request, parts, part_type, transfer_syntax=stored)
         content = (content for _, content in _native_frames(instance_row, numbers))
-        return multipart_response([Part("application/octet-stream", content)], "application/octet-stream")
+        return multipart_response(request, [Part("application/octet-stream", content)], "application/octet-stream")
     value = _element_value(instance_row, tag_path)
     if value is None:
         return _error(404, f"no bulk data at {tag_path}")
     _audit(request, study_row, "bulkdata", 1, sop_instance_uid=instance_row.sop_instance_uid, tag=tag_path)
-    return multipart_response([Part("application/octet-stream", [value])], "application/octet-stream")
+    return multipart_response(request, [Part("application/octet-stream", [value])], "application/octet-stream")
 
 
 @require_safe
@@ -228,13 +228,13 @@ def _retrieve_instances(request, study, series=None, instance=None):
     if transcode:
         parts = (Part(f"application/dicom; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}",
                       _explicit_little_endian(row), _instance_url(request, row)) for row in instances)
-        return multipart_response(parts, "application/dicom", transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
+        return multipart_response(request, parts, "application/dicom", transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
     storage = archive_storage()
     syntaxes = {row.transfer_syntax_uid for row in instances}
     parts = (Part(f"application/dicom; transfer-syntax={row.transfer_syntax_uid}",
                   file_chunks(lambda key=row.storage_key: storage.open(key)), _instance_url(request, row))
              for row in instances)
-    return multipart_response(parts, "application/dicom",
+    return multipart_response(request, parts, "application/dicom",
                               transfer_syntax=syntaxes.pop() if len(syntaxes) == 1 else "*")
 
 
