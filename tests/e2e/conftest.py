@@ -5,9 +5,11 @@ import pytest
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium driven by Playwright (no browser download: .ci/run installs chromium)."""
+    """Headless Debian Chromium driven by Playwright (no browser download: .ci/run installs chromium).
+    Module scope: Playwright's sync API keeps an event loop running in the main thread while it is open, and
+    asyncio tests that run later in the same process could not start theirs."""
     if CHROMIUM is None:
         pytest.fail("chromium is not installed: run .ci/run, or apt-get install chromium")
     from playwright.sync_api import sync_playwright
