@@ -10,7 +10,6 @@ Rules that matter to clients (PS3.18 F.2.2-F.2.7):
 import json
 
 from django.http import HttpResponse
-from pydicom.dataset import Dataset
 
 MEDIA_TYPE = "application/dicom+json"
 

@@ -13,11 +13,6 @@ LIMIT_WARNING = ('299 testserver "The number of results exceeded the maximum sup
                  'Additional results can be requested."')
 
 
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-
-
 @pytest.fixture
 def token(clinician):
     return Token.objects.create(user=clinician).key

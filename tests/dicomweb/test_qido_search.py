@@ -14,11 +14,6 @@ SERIES_UID = "0020000E"
 SOP_UID = "00080018"
 
 
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-
-
 @pytest.fixture
 def dicomweb(live_server, transactional_db, radiologist):
     token = Token.objects.create(user=radiologist).key

@@ -15,11 +15,6 @@ from tests.archive.factories import copy_of_testdata, ingest_dataset, make_datas
 ROWS, COLUMNS = 32, 64
 
 
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-
-
 @pytest.fixture
 def token(db, radiologist):
     return Token.objects.create(user=radiologist).key

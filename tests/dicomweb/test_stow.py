@@ -27,12 +27,6 @@ REFERENCED_SOP_INSTANCE_UID = "00081155"
 RETRIEVE_URL = "00081190"
 
 
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-    return tmp_path
-
-
 @pytest.fixture
 def technologist_token(transactional_db, technologist):
     return Token.objects.create(user=technologist).key

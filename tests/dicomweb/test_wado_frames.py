@@ -3,13 +3,10 @@ compressed form, and single instances by query parameters as the stored file or 
 import io
 
 import numpy as np
-import pytest
-from dicomweb_client.api import DICOMwebClient
 from PIL import Image
 from pydicom import dcmread
 from pydicom.encaps import generate_frames
 from pydicom.uid import generate_uid
-from rest_framework.authtoken.models import Token
 
 from archive.ingest import ingest_file
 from archive.models import Instance
@@ -17,22 +14,6 @@ from archive.storage import archive_storage
 from radiology.choices import AuditChannel
 from radiology.models import AuditEvent
 from tests.archive.factories import copy_of_testdata, ingest_dataset, make_dataset
-
-
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-    return tmp_path
-
-
-@pytest.fixture
-def token(transactional_db, clinician):
-    return Token.objects.create(user=clinician).key
-
-
-@pytest.fixture
-def dicomweb(live_server, token):
-    return DICOMwebClient(f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"})
 
 
 def archived(name, folder):

@@ -1,36 +1,16 @@
 """WADO-RS metadata (PS3.18 10.4.1.2): the DICOM JSON of every instance, with absolute BulkDataURIs that the
 bulkdata resource answers, and ETag/Last-Modified/gzip for viewers."""
 import gzip
-import io
 import json
 
-import pytest
-from dicomweb_client.api import DICOMwebClient
 from pydicom import dcmread
 from pydicom.uid import generate_uid
-from rest_framework.authtoken.models import Token
 
 from archive.models import Instance
 from archive.storage import archive_storage
 from tests.archive.factories import ingest_dataset, make_dataset
 
 PIXEL_DATA = "7FE00010"
-
-
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-    return tmp_path
-
-
-@pytest.fixture
-def token(transactional_db, clinician):
-    return Token.objects.create(user=clinician).key
-
-
-@pytest.fixture
-def dicomweb(live_server, token):
-    return DICOMwebClient(f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"})
 
 
 def stored_dataset(sop_instance_uid):

@@ -3,11 +3,8 @@ files, byte for byte, in their stored transfer syntax unless the client asks for
 import email
 import io
 
-import pytest
-from dicomweb_client.api import DICOMwebClient
 from pydicom import dcmread
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-from rest_framework.authtoken.models import Token
 
 from archive.models import Instance
 from archive.storage import archive_storage
@@ -17,22 +14,6 @@ from tests.archive.factories import COMPRESSED_TESTDATA, copy_of_testdata, inges
 from archive.ingest import ingest_file
 
 DICOM_ANY_SYNTAX = 'multipart/related; type="application/dicom"; transfer-syntax=*'
-
-
-@pytest.fixture(autouse=True)
-def archive_folder(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-    return tmp_path
-
-
-@pytest.fixture
-def token(transactional_db, clinician):
-    return Token.objects.create(user=clinician).key
-
-
-@pytest.fixture
-def dicomweb(live_server, token):
-    return DICOMwebClient(f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"})
 
 
 def stored_bytes(sop_instance_uid):
