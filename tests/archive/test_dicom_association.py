@@ -10,23 +10,10 @@ from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
 from radiology.models import AuditEvent
 from radiology.server import StartupError
 from tests.archive.listener_peers import (
-    associate, dcmtk, register_node, running_listener, wait_for_associations_to_end,
+    associate, dcmtk, register_node,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def listener(django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock(), running_listener(tmp_path_factory.mktemp("archive")) as listener:
-        yield listener
-
-
-@pytest.fixture(autouse=True)
-def associations_ended(listener):
-    """Each test's associations end on the listener's side, audit written, before its database is emptied."""
-    yield
-    wait_for_associations_to_end(listener)
 
 
 def echo(listener, calling_ae, called_ae="RADIOLOGY"):

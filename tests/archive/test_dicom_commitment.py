@@ -15,7 +15,7 @@ from archive.models import Instance
 from archive.storage import archive_storage
 from tests.archive.factories import ingest_dataset, make_dataset
 from tests.archive.listener_peers import (
-    association_to, register_node, running_listener, wait_for_associations_to_end,
+    association_to, register_node,
 )
 from tests.platform_process import free_port
 
@@ -25,20 +25,6 @@ STORAGE_COMMITMENT_INSTANCE = "1.2.840.10008.1.20.1.1"
 REPORT_TIMEOUT = 15
 # What a requester proposes to receive the result on its own association.
 BOTH_ROLES = build_role(StorageCommitmentPushModel, scu_role=True, scp_role=True)
-
-
-@pytest.fixture(scope="module")
-def module_listener(django_db_setup, django_db_blocker, tmp_path_factory):
-    with django_db_blocker.unblock(), running_listener(tmp_path_factory.mktemp("archive")) as listener:
-        yield listener
-
-
-@pytest.fixture
-def listener(module_listener):
-    """The module's listener; each test's associations and commitment results are done before its database
-    is emptied."""
-    yield module_listener
-    wait_for_associations_to_end(module_listener)
 
 
 class ReportReceiver:

@@ -14,33 +14,11 @@ from archive import status
 from archive.models import Instance
 from tests.archive.factories import make_dataset
 from tests.archive.listener_peers import (
-    associate, association_to, incoming_files, register_node, running_listener, wait_for_associations_to_end,
+    associate, association_to, incoming_files, wait_for_associations_to_end,
     wait_until,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def storage_location(tmp_path_factory):
-    return tmp_path_factory.mktemp("archive")
-
-
-@pytest.fixture(scope="module")
-def listener(django_db_setup, django_db_blocker, storage_location):
-    with django_db_blocker.unblock(), running_listener(storage_location) as listener:
-        yield listener
-
-
-@pytest.fixture(autouse=True)
-def associations_ended(listener):
-    yield
-    wait_for_associations_to_end(listener)
-
-
-@pytest.fixture
-def modality(listener):
-    return register_node("MODALITY1")
 
 
 def start_storing(association, dataset, fragments):

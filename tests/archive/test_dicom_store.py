@@ -18,8 +18,7 @@ from radiology.choices import AuditEventCode, AuditOutcome
 from radiology.models import AuditEvent
 from tests.archive.factories import COMPRESSED_TESTDATA, UNCOMPRESSED_TESTDATA, copy_of_testdata, make_dataset
 from tests.archive.listener_peers import (
-    archived_files, association_to, dcmtk, incoming_files, register_node, running_listener,
-    wait_for_associations_to_end,
+    archived_files, association_to, dcmtk, incoming_files, register_node, wait_for_associations_to_end,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -27,29 +26,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 # Beyond the factories' lists: JPEG lossless SV1, a second RLE and a second JPEG extended file.
 MORE_TESTDATA = ["SC_rgb_jpeg_gdcm.dcm", "SC_rgb_rle.dcm", "JPEG-lossy.dcm"]
 SENT_TESTDATA = COMPRESSED_TESTDATA + UNCOMPRESSED_TESTDATA + MORE_TESTDATA
-
-
-@pytest.fixture(scope="module")
-def storage_location(tmp_path_factory):
-    return tmp_path_factory.mktemp("archive")
-
-
-@pytest.fixture(scope="module")
-def listener(django_db_setup, django_db_blocker, storage_location):
-    with django_db_blocker.unblock(), running_listener(storage_location) as listener:
-        yield listener
-
-
-@pytest.fixture(autouse=True)
-def associations_ended(listener):
-    """Each test's associations end on the listener's side, audit written, before its database is emptied."""
-    yield
-    wait_for_associations_to_end(listener)
-
-
-@pytest.fixture
-def modality(listener):
-    return register_node("MODALITY1")
 
 
 @pytest.fixture
