@@ -12,7 +12,7 @@ from radiology.models import AuditEvent
 from tests.archive.factories import COMPRESSED_TESTDATA, copy_of_testdata
 from tests.archive.qr_network import ARCHIVE_AET, dcmtk, keys, register, running_listener, stored_dataset
 from tests.archive.query_archive import build_department
-from tests.archive.remote_nodes import StoreSCP, differing_elements
+from tests.archive.remote_nodes import differing_elements
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,14 +25,6 @@ def archive(settings, tmp_path):
     register("MOVESCU")
     with running_listener() as listener:
         yield listener
-
-
-@pytest.fixture
-def destination(tmp_path):
-    storescp = StoreSCP(tmp_path / "received", "+xa", ae_title="DEST").start()
-    register("DEST", port=storescp.port)
-    yield storescp
-    storescp.stop()
 
 
 def movescu(listener, *options, destination="DEST", **query):

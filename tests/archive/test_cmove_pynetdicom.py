@@ -11,7 +11,7 @@ from archive.storage import archive_storage
 from radiology.choices import AuditEventCode, AuditOutcome
 from radiology.models import AuditEvent
 from tests.archive.factories import copy_of_testdata, ingest_dataset, make_dataset
-from tests.archive.qr_network import ARCHIVE_AET, register, running_listener, stored_dataset
+from tests.archive.qr_network import ARCHIVE_AET, register, stored_dataset
 from tests.archive.query_archive import build_department, identifier
 from tests.archive.remote_nodes import StoreSCP
 
@@ -21,29 +21,11 @@ PENDING, CANCEL, SUCCESS, WARNING = 0xFF00, 0xFE00, 0x0000, 0xB000
 MOVE_DESTINATION_UNKNOWN, IDENTIFIER_DOES_NOT_MATCH, NOT_AUTHORIZED = 0xA801, 0xA900, 0x0124
 
 
-@pytest.fixture
-def listener(settings, tmp_path):
-    settings.STORAGE_LOCATION = str(tmp_path / "archive")
-    settings.DICOM_OPEN = False
-    settings.DICOM_AET = ARCHIVE_AET
-    register("PYSCU")
-    with running_listener() as running:
-        yield running
-
-
-@pytest.fixture
-def destination(tmp_path):
-    storescp = StoreSCP(tmp_path / "received", "+xa", ae_title="DEST").start()
-    register("DEST", port=storescp.port)
-    yield storescp
-    storescp.stop()
-
-
-def move(listener, query, destination="DEST", ae_title="PYSCU"):
+def move(qr_listener, query, destination="DEST", ae_title="PYSCU"):
     """Every (status dataset, identifier) response of one C-MOVE."""
     ae = AE(ae_title=ae_title)
     ae.add_requested_context(StudyRootMove)
-    association = ae.associate("127.0.0.1", listener.port, ae_title=ARCHIVE_AET)
+    association = ae.associate("127.0.0.1", qr_listener.port, ae_title=ARCHIVE_AET)
     assert association.is_established
     try:
         return list(association.send_c_move(query, destination, StudyRootMove))
@@ -61,46 +43,46 @@ def failed_uids(identifier):
     return [uids] if isinstance(uids, str) else list(uids)
 
 
-def test_pending_responses_count_down_the_sub_operations(listener, destination):
+def test_pending_responses_count_down_the_sub_operations(qr_listener, destination):
     jane = build_department()["jane"]
-    responses = move(listener, identifier("STUDY", StudyInstanceUID=jane.study_uid))
+    responses = move(qr_listener, identifier("STUDY", StudyInstanceUID=jane.study_uid))
     assert [status.Status for status, _ in responses] == [PENDING, PENDING, PENDING, SUCCESS]
     assert [counts(status) for status, _ in responses] == [
         (2, 1, 0, 0), (1, 2, 0, 0), (0, 3, 0, 0), (0, 3, 0, 0)]
 
 
-def test_a_study_without_instances_here_moves_nothing_successfully(listener, destination):
-    responses = move(listener, identifier("STUDY", StudyInstanceUID=generate_uid()))
+def test_a_study_without_instances_here_moves_nothing_successfully(qr_listener, destination):
+    responses = move(qr_listener, identifier("STUDY", StudyInstanceUID=generate_uid()))
     assert [(status.Status, counts(status)) for status, _ in responses] == [(SUCCESS, (None, 0, 0, 0))]
     assert destination.associations() == 0
 
 
-def test_an_unknown_destination_gets_move_destination_unknown(listener, destination):
+def test_an_unknown_destination_gets_move_destination_unknown(qr_listener, destination):
     jane = build_department()["jane"]
-    [(status, _)] = move(listener, identifier("STUDY", StudyInstanceUID=jane.study_uid), destination="NOWHERE")
+    [(status, _)] = move(qr_listener, identifier("STUDY", StudyInstanceUID=jane.study_uid), destination="NOWHERE")
     assert status.Status == MOVE_DESTINATION_UNKNOWN
     event = AuditEvent.objects.get(code=AuditEventCode.BEGIN_TRANSFERRING)
     assert (event.outcome, event.detail["destination"]) == (AuditOutcome.MINOR_FAILURE, "NOWHERE")
 
 
-def test_a_destination_that_refuses_the_association_gets_move_destination_unknown(listener, tmp_path):
+def test_a_destination_that_refuses_the_association_gets_move_destination_unknown(qr_listener, tmp_path):
     refusing = StoreSCP(tmp_path / "refused", "--refuse", ae_title="REFUSER").start()
     try:
         register("REFUSER", port=refusing.port)
         jane = build_department()["jane"]
-        [(status, _)] = move(listener, identifier("STUDY", StudyInstanceUID=jane.study_uid), destination="REFUSER")
+        [(status, _)] = move(qr_listener, identifier("STUDY", StudyInstanceUID=jane.study_uid), destination="REFUSER")
     finally:
         refusing.stop()
     assert status.Status == MOVE_DESTINATION_UNKNOWN
 
 
-def test_a_cancelled_move_stops_with_a_cancel_status(listener, destination):
+def test_a_cancelled_move_stops_with_a_cancel_status(qr_listener, destination):
     study_uid, series_uid = generate_uid(), generate_uid()
     for number in range(1, 41):
         assert ingest_dataset(make_dataset(study_uid=study_uid, series_uid=series_uid, instance_number=number)).ok
     ae = AE(ae_title="PYSCU")
     ae.add_requested_context(StudyRootMove)
-    association = ae.associate("127.0.0.1", listener.port, ae_title=ARCHIVE_AET)
+    association = ae.associate("127.0.0.1", qr_listener.port, ae_title=ARCHIVE_AET)
     try:
         responses = association.send_c_move(identifier("STUDY", StudyInstanceUID=study_uid), "DEST", StudyRootMove,
                                              msg_id=9)
@@ -124,34 +106,34 @@ def test_a_cancelled_move_stops_with_a_cancel_status(listener, destination):
      "retrieve by unique keys only, not PatientName"),
     (identifier("SERIES", SeriesInstanceUID="1.2.3"), "StudyInstanceUID (one value) is required below STUDY level"),
 ])
-def test_a_bad_identifier_is_refused_with_an_error_comment(listener, destination, query, comment):
+def test_a_bad_identifier_is_refused_with_an_error_comment(qr_listener, destination, query, comment):
     build_department()
-    responses = move(listener, query)
+    responses = move(qr_listener, query)
     assert [(status.Status, status.ErrorComment) for status, _ in responses] == [
         (IDENTIFIER_DOES_NOT_MATCH, comment)]
     assert destination.received() == {}
 
 
-def test_a_node_not_allowed_to_query_may_not_move(listener, destination):
+def test_a_node_not_allowed_to_query_may_not_move(qr_listener, destination):
     register("STOREONLY", allow_query=False)
     jane = build_department()["jane"]
-    responses = move(listener, identifier("STUDY", StudyInstanceUID=jane.study_uid), ae_title="STOREONLY")
+    responses = move(qr_listener, identifier("STUDY", StudyInstanceUID=jane.study_uid), ae_title="STOREONLY")
     assert [status.Status for status, _ in responses] == [NOT_AUTHORIZED]
     assert destination.received() == {}
 
 
-def test_an_instance_whose_file_is_missing_fails_alone(listener, destination):
+def test_an_instance_whose_file_is_missing_fails_alone(qr_listener, destination):
     jane = build_department()["jane"]
     missing = Instance.objects.get(sop_instance_uid=jane.sop_uids[0])
     archive_storage().delete(missing.storage_key)
-    responses = move(listener, identifier("STUDY", StudyInstanceUID=jane.study_uid))
+    responses = move(qr_listener, identifier("STUDY", StudyInstanceUID=jane.study_uid))
     final, failed = responses[-1]
     assert (final.Status, counts(final)) == (WARNING, (0, 2, 1, 0))
     assert failed_uids(failed) == [missing.sop_instance_uid]
     assert sorted(destination.received()) == sorted(jane.sop_uids[1:])
 
 
-def test_compressed_instances_go_decompressed_to_a_destination_that_takes_only_uncompressed(listener, tmp_path):
+def test_compressed_instances_go_decompressed_to_a_destination_that_takes_only_uncompressed(qr_listener, tmp_path):
     # storescp without +xa accepts uncompressed transfer syntaxes only.
     plain = StoreSCP(tmp_path / "plain", ae_title="PLAIN").start()
     try:
@@ -159,7 +141,7 @@ def test_compressed_instances_go_decompressed_to_a_destination_that_takes_only_u
         study_uid = generate_uid()
         rle = ingest_file(copy_of_testdata("MR_small_RLE.dcm", tmp_path, study_uid=study_uid))
         assert rle.ok
-        responses = move(listener, identifier("STUDY", StudyInstanceUID=study_uid), destination="PLAIN")
+        responses = move(qr_listener, identifier("STUDY", StudyInstanceUID=study_uid), destination="PLAIN")
         received = plain.received()
     finally:
         plain.stop()
