@@ -264,6 +264,7 @@ def _transcodable(transfer_syntax_uid):
     try:
         return get_decoder(uid).is_available
     except (NotImplementedError, ValueError):
+        # pydicom's public answer for a transfer syntax it has no decoder for at all.
         return False
 
 
