@@ -5,8 +5,8 @@ from archive.models import DicomNode, IngestEvent, Instance, RoutingRule, Series
 
 @admin.register(DicomNode)
 class DicomNodeAdmin(admin.ModelAdmin):
-    list_display = ["ae_title", "name", "host", "port", "allow_store", "allow_query", "updated_at"]
-    list_filter = ["allow_store", "allow_query"]
+    list_display = ["ae_title", "name", "host", "port", "allow_store", "allow_query", "prefetch_priors", "updated_at"]
+    list_filter = ["allow_store", "allow_query", "prefetch_priors"]
     search_fields = ["ae_title", "name", "host"]
 
 

@@ -21,6 +21,8 @@ class DicomNode(models.Model):
     port = models.PositiveIntegerField()
     allow_store = models.BooleanField(default=True, help_text="May send us instances (C-STORE).")
     allow_query = models.BooleanField(default=True, help_text="May query and retrieve (C-FIND, C-MOVE, C-GET).")
+    prefetch_priors = models.BooleanField(
+        default=False, help_text="Asked for the patient's prior studies when an order is scheduled.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

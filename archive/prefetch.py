@@ -17,14 +17,16 @@ logger = logging.getLogger(__name__)
 PREFETCH_REASON = "prefetch"
 
 
-def prefetch_priors(patient, nodes, *, user=None):
+def prefetch_priors(patient, nodes, *, user=None, modality="", body_part=""):
     """Queue a pull of every study of `patient` that a node in `nodes` holds and this archive does not (or holds
     fewer instances of than the node reports). A study offered by several nodes is pulled from the first.
-    A node that cannot be queried is logged and skipped. Returns the new TransferJobs."""
+    Studies of `modality` and naming `body_part` in their description are queued first: they are the priors a
+    radiologist compares with. A node that cannot be queried is logged and skipped. Returns the new
+    TransferJobs."""
     keys = {"PatientID": patient.mrn}
     if patient.issuer:
         keys["IssuerOfPatientID"] = patient.issuer
-    jobs = []
+    candidates = []
     considered = set()
     for node in nodes:
         try:
@@ -43,9 +45,20 @@ def prefetch_priors(patient, nodes, *, user=None):
                 continue
             if _pull_pending(study_instance_uid):
                 continue
-            jobs.append(request_pull(node, study_instance_uid, user=user, reason=PREFETCH_REASON))
+            candidates.append((_relevance(match, modality, body_part), len(candidates), node, study_instance_uid))
+    jobs = [request_pull(node, study_instance_uid, user=user, reason=PREFETCH_REASON)
+            for _, _, node, study_instance_uid in sorted(candidates, key=lambda item: item[:2])]
     logger.info("prefetch for patient %s: %d studies to pull", patient.pk, len(jobs))
     return jobs
+
+
+def _relevance(match, modality, body_part):
+    """0 for the most relevant prior (same modality and body part), 2 for the least."""
+    modalities = (match.get("ModalitiesInStudy") or "")
+    modalities = [modalities] if isinstance(modalities, str) else list(modalities)
+    same_modality = bool(modality) and modality in modalities
+    same_body_part = bool(body_part) and body_part.upper() in text(match, "StudyDescription").upper()
+    return 2 - same_modality - same_body_part
 
 
 def _same_patient(match, patient):

@@ -74,11 +74,12 @@ def forward_series(job_id):
 
 
 @shared_task(ignore_result=True)
-def prefetch_priors_for_patient(patient_id, node_ids):
+def prefetch_priors_for_patient(patient_id, node_ids, modality="", body_part=""):
     """`archive.prefetch.prefetch_priors` off the request path, for callers that must not wait on C-FINDs."""
     patient = Patient.objects.filter(pk=patient_id).first()
     if patient is not None:
-        prefetch_priors(patient, list(DicomNode.objects.filter(pk__in=node_ids)))
+        prefetch_priors(patient, list(DicomNode.objects.filter(pk__in=node_ids)), modality=modality,
+                        body_part=body_part)
 
 
 # --- Claiming and recording -----------------------------------------------------------------------------------

@@ -63,6 +63,23 @@ def env_aet(name, default):
     return value
 
 
+def env_accession_format(name, default):
+    """A str.format pattern for generated accession numbers with {number} (and optionally {year}); it must
+    give at most 16 characters (DICOM SH) for numbers up to 999999."""
+    value = os.environ.get(name) or default
+    try:
+        sample = value.format(year=2026, number=999999)
+        if value.format(year=2026, number=1) == value.format(year=2026, number=2):
+            raise ValueError
+    except (KeyError, IndexError, ValueError):
+        raise ConfigError(f"{name} must be a pattern with {{number}} and optionally {{year}}, "
+                          f"like ACC{{year}}{{number:06d}} (got {value!r})") from None
+    if len(sample) > 16 or "\\" in sample or not sample.isascii():
+        raise ConfigError(f"{name} must give at most 16 ASCII characters without a backslash "
+                          f"(got {value!r}, which gives {sample!r})")
+    return value
+
+
 def env_origins(name):
     """A comma-separated list of web origins (`scheme://host[:port]`, no path), as the browser sends them in
     the Origin header (RFC 6454 7). Empty when unset."""

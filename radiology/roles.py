@@ -16,12 +16,22 @@ _VIEW_IMAGES = ["archive.view_study", "archive.view_series", "archive.view_insta
 # Sending studies to DICOM nodes and following those transfers.
 _TRANSFER = ["archive.add_transferjob", "archive.view_transferjob"]
 
+# Reading the order book: orders, their steps, the catalogue and the stations.
+_VIEW_ORDERS = ["worklist.view_order", "worklist.view_scheduledprocedurestep", "worklist.view_proceduretype",
+                "worklist.view_station"]
+
 ROLE_PERMISSIONS = {
-    Role.CLINICIAN: ["radiology.view_patient", *_VIEW_IMAGES],
-    Role.RADIOLOGIST: ["radiology.view_patient", *_VIEW_IMAGES, *_TRANSFER],
-    # Technologists also store images over the web (DICOMweb STOW-RS), as a modality does over DICOM.
+    # Clinicians place orders (the access rules limit them to their own patients and orders).
+    Role.CLINICIAN: ["radiology.view_patient", *_VIEW_IMAGES, *_VIEW_ORDERS, "worklist.add_order"],
+    # Radiologists claim and release cases on the reading worklist (a change of the order).
+    Role.RADIOLOGIST: ["radiology.view_patient", *_VIEW_IMAGES, *_TRANSFER, *_VIEW_ORDERS, "worklist.change_order"],
+    # Technologists also store images over the web (DICOMweb STOW-RS), as a modality does over DICOM; they run the
+    # schedule (orders, steps) and resolve unmatched studies, which changes the archived study.
     Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient", *_VIEW_IMAGES, *_TRANSFER,
-                        "archive.add_instance"],
+                        "archive.add_instance", "archive.change_study", *_VIEW_ORDERS, "worklist.add_order",
+                        "worklist.change_order", "worklist.add_scheduledprocedurestep",
+                        "worklist.change_scheduledprocedurestep", "worklist.view_unmatchedstudy",
+                        "worklist.change_unmatchedstudy", "worklist.view_performedprocedurestep"],
     Role.ADMINISTRATOR: ALL_PERMISSIONS,
 }
 

@@ -3,8 +3,8 @@ import warnings
 from pathlib import Path
 
 from radiology.config import (
-    data_dir, database_config, env_aet, env_bool, env_choice, env_int, env_origins, env_port, env_str, redis_url,
-    secret_key, storage_location,
+    data_dir, database_config, env_accession_format, env_aet, env_bool, env_choice, env_int, env_origins, env_port,
+    env_str, redis_url, secret_key, storage_location,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -232,3 +232,6 @@ ARCHIVE_DUPLICATE_POLICY = env_choice("RADIOLOGY_DUPLICATE_POLICY", "keep-first"
 TRANSFER_MAX_RETRIES = env_int("RADIOLOGY_TRANSFER_MAX_RETRIES", 6, minimum=0, maximum=100)
 TRANSFER_RETRY_SECONDS = env_int("RADIOLOGY_TRANSFER_RETRY_SECONDS", 30, minimum=0)
 ROUTING_DELAY_SECONDS = env_int("RADIOLOGY_ROUTING_DELAY_SECONDS", 5, minimum=0)
+
+# RIS (worklist app)
+ACCESSION_FORMAT = env_accession_format("RADIOLOGY_ACCESSION_FORMAT", "{year}{number:06d}")

@@ -418,7 +418,7 @@ def _report_answered(status, ae_title):
 
 def build_application_entity(ae_title):
     """The AE with every supported presentation context, and the (event, handler) pairs to bind."""
-    from archive.dimse import query_retrieve, storage
+    from archive.dimse import query_retrieve, services, storage
 
     ae = AE(ae_title=ae_title)
     ae.maximum_associations = MAXIMUM_ASSOCIATIONS
@@ -435,6 +435,10 @@ def build_application_entity(ae_title):
     ae.add_supported_context(StorageCommitmentPushModel, UNCOMPRESSED_SYNTAXES, scu_role=True, scp_role=True)
     for sop_class in query_retrieve.SOP_CLASSES:
         ae.add_supported_context(sop_class, UNCOMPRESSED_SYNTAXES)
+    # Services other apps add (archive/dimse/services.py): the worklist's Modality Worklist and MPPS.
+    for service in services.registered_services():
+        for sop_class in service.sop_classes:
+            ae.add_supported_context(sop_class, UNCOMPRESSED_SYNTAXES)
 
     handlers = [
         (evt.EVT_REQUESTED, handle_association_request),
@@ -446,6 +450,7 @@ def build_application_entity(ae_title):
         (evt.EVT_DIMSE_SENT, handle_message_sent),
         *storage.HANDLERS,
         *query_retrieve.HANDLERS,
+        *[(event_type, services.dispatch) for event_type in services.N_EVENTS],
     ]
     return ae, handlers
 

@@ -33,6 +33,7 @@ from pynetdicom.sop_class import (
 
 from archive import query as archive_query
 from archive import status
+from archive.dimse import services
 from archive.dimse.listener import may_query, node_for
 from archive.storage import archive_storage
 from radiology.audit import record_audit_event
@@ -70,8 +71,12 @@ def handle_find(event):
 
     The audit event is written before the last response goes out: pynetdicom does not resume the handler
     after a failure or cancel status, and the peer may look at the audit trail as soon as it has its answer."""
-    calling_ae = _calling_ae(event)
     sop_class = UID(event.request.AffectedSOPClassUID)
+    if sop_class not in FIND_MODELS:
+        # A C-FIND another app serves on this listener (Modality Worklist: archive/dimse/services.py).
+        yield from services.handler_for(evt.EVT_C_FIND, sop_class)(event)
+        return
+    calling_ae = _calling_ae(event)
     model = FIND_MODELS[sop_class]
     audit = {"level": "", "keys": "", "model": f"{model} root", "matches": 0}
     patients = set()
