@@ -27,6 +27,12 @@ class OrderStatus(models.TextChoices):
     DISCONTINUED = "discontinued", "Discontinued"
 
 
+# Orders a modality may still perform: what the Modality Worklist publishes.
+OPEN_STATUSES = (OrderStatus.SCHEDULED, OrderStatus.ARRIVED)
+# Orders whose images are in and whose report is not final: the reading worklist.
+READING_STATUSES = (OrderStatus.COMPLETED, OrderStatus.PRELIMINARY)
+
+
 class StepStatus(models.TextChoices):
     """Scheduled Procedure Step status (0040,0020) terms."""
 

@@ -18,7 +18,7 @@ from pydicom.uid import generate_uid
 
 from radiology.audit import record_audit_event
 from radiology.choices import AuditEventCode
-from worklist import events
+from worklist import events, reading
 from worklist.choices import OrderStatus, Priority, StepStatus
 from worklist.models import AccessionSequence, Order, OrderStatusChange, ScheduledProcedureStep
 
@@ -34,10 +34,6 @@ TRANSITIONS = {
     S.CANCELLED: set(),
     S.DISCONTINUED: set(),
 }
-# Orders a modality may still perform: what the Modality Worklist publishes.
-OPEN_STATUSES = (S.SCHEDULED, S.ARRIVED)
-# Orders whose images are in and whose report is not final: the reading worklist.
-READING_STATUSES = (S.COMPLETED, S.PRELIMINARY)
 # What each order status makes of its still-open scheduled steps.
 _STEP_STATUS_FOR = {
     S.ARRIVED: StepStatus.ARRIVED,
@@ -223,6 +219,8 @@ def change_status(order, to_status, *, actor, channel, user=None, reason=""):
         order.steps.filter(status__in=_OPEN_STEP_STATUSES).update(status=_STEP_STATUS_FOR[to_status])
     OrderStatusChange.objects.create(order=order, from_status=from_status, to_status=to_status, at=now, user=user,
                                      actor=actor, channel=channel, reason=reason)
+    if to_status == S.COMPLETED:
+        order = reading.assign(order)
     _audit(order, "U", actor=actor, channel=channel, user=user, status=to_status, previous_status=from_status,
            **({"reason": reason} if reason else {}))
     events.order_changed(order)
