@@ -48,7 +48,10 @@ def make_order(*, patient=None, procedure=None, user=None, start=None, station=N
         station=station, **options)
 
 
-def make_scheduled_order(station=None, **options):
-    station = station or StationFactory()
-    procedure = options.pop("procedure", None) or ProcedureTypeFactory(modality=station.modality)
+def make_scheduled_order(station=None, procedure=None, **options):
+    """An order booked on a station of its procedure's modality."""
+    if procedure is None:
+        station = station or StationFactory()
+        procedure = ProcedureTypeFactory(modality=station.modality)
+    station = station or StationFactory(modality=procedure.modality)
     return make_order(station=station, procedure=procedure, **options)
