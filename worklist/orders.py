@@ -240,8 +240,9 @@ def turnaround(order):
 # ---------------------------------------------------------------------------------------------------------
 
 def _locked(order):
-    """The order's row, read again under a row lock: every change starts from the committed state."""
-    return Order.objects.select_for_update().select_related("procedure", "patient").get(pk=order.pk)
+    """The order's row, read again under a row lock: every change starts from the committed state. Only the order
+    row is locked (`of`), not the patient and procedure joined in, which other orders share."""
+    return Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
 
 
 def _new_step_id(order):
