@@ -22,9 +22,14 @@ _VIEW_ORDERS = ["worklist.view_order", "worklist.view_scheduledprocedurestep", "
 
 ROLE_PERMISSIONS = {
     # Clinicians place orders (the access rules limit them to their own patients and orders).
-    Role.CLINICIAN: ["radiology.view_patient", *_VIEW_IMAGES, *_VIEW_ORDERS, "worklist.add_order"],
+    Role.CLINICIAN: ["radiology.view_patient", *_VIEW_IMAGES, *_VIEW_ORDERS, "worklist.add_order",
+                     "reporting.view_report", "reporting.view_addendum"],
     # Radiologists claim and release cases on the reading worklist (a change of the order).
-    Role.RADIOLOGIST: ["radiology.view_patient", *_VIEW_IMAGES, *_TRANSFER, *_VIEW_ORDERS, "worklist.change_order"],
+    Role.RADIOLOGIST: ["radiology.view_patient", *_VIEW_IMAGES, *_TRANSFER, *_VIEW_ORDERS, "worklist.change_order",
+                       "reporting.view_report", "reporting.add_report", "reporting.change_report",
+                       "reporting.view_reportversion", "reporting.view_addendum", "reporting.add_addendum",
+                       "reporting.view_reporttemplate", "reporting.view_macro", "reporting.add_macro",
+                       "reporting.change_macro"],
     # Technologists also store images over the web (DICOMweb STOW-RS), as a modality does over DICOM; they run the
     # schedule (orders, steps) and resolve unmatched studies, which changes the archived study.
     Role.TECHNOLOGIST: ["radiology.view_patient", "radiology.change_patient", *_VIEW_IMAGES, *_TRANSFER,
