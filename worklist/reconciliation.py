@@ -8,6 +8,7 @@ exceptions list, unless it is one the archive pulled on purpose (priors, retriev
 import logging
 
 from django.db import transaction
+from django.utils import timezone
 
 from archive.choices import TransferKind
 from archive.models import TransferJob
@@ -64,7 +65,9 @@ def link_study(order, study, *, actor, channel, user=None):
     """Make `study` the order's images and move the order to completed when it was waiting for them."""
     Order.objects.filter(pk=order.pk).update(study=study)
     order.study = study
-    UnmatchedStudy.objects.filter(study=study, resolved_at__isnull=True).delete()
+    # The exception, if the study was one, is kept as resolved: who linked it to which order, and when.
+    UnmatchedStudy.objects.filter(study=study, resolved_at__isnull=True).update(
+        resolved_at=timezone.now(), resolved_by=user, order=order)
     if order.status in _AWAITING_IMAGES:
         return orders.change_status(order, OrderStatus.COMPLETED, actor=actor, channel=channel, user=user,
                                     reason=f"images of study {study.study_instance_uid} arrived")
