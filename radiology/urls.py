@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("archive.urls")),
+    path("worklist/", include("worklist.urls")),
     path("dicomweb/", include("archive.dicomweb.urls")),
     path("wado", wado_uri, name="wado-uri"),
 ]
