@@ -118,6 +118,7 @@ def _rewrite(instance, values, storage):
                 _apply(dataset, values)
                 dataset.save_as(target, enforce_file_format=False)
                 header_length = target.tell()
+                source.seek(pixels_at)
                 shutil.copyfileobj(source, target, COPY_CHUNK)  # Pixel Data and whatever follows, unchanged
         except Exception as exc:
             Path(target.name).unlink(missing_ok=True)
