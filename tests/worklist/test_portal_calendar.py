@@ -178,3 +178,10 @@ def test_past_slots_cannot_be_booked(client, technologist, ct_room):
     client.force_login(technologist)
     body = grid(week_of(client, ct_room, day=datetime.date(2020, 1, 6)))
     assert '<td class="past">' in body and "#book" not in body
+
+
+def test_a_refused_booking_keeps_its_start_time_in_the_form(client, technologist, booked, ct_room, ct_head):
+    order = make_order(procedure=ct_head)
+    client.force_login(technologist)
+    response = book(client, ct_room, order, at(WEDNESDAY, 10, 15))
+    assert f'name="start" value="{WEDNESDAY:%Y-%m-%d}T10:15"' in response.content.decode()

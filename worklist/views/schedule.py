@@ -171,8 +171,11 @@ def calendar(request):
     if request.method == "POST":
         if booking.is_valid():
             data = booking.cleaned_data
-            _book(request, data["order"], data["station"], data["start"])
-            return redirect(_calendar_url(data["station"], monday))
+            back = _calendar_url(data["station"], monday)
+            if not _book(request, data["order"], data["station"], data["start"]):
+                # Refused: the form comes back with the start time asked for, to pick another slot near it.
+                back += f"&start={timezone.localtime(data['start']):%Y-%m-%dT%H:%M}"
+            return redirect(back)
         status = 400
     else:
         status = 200
