@@ -201,6 +201,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Choice sets used by several fields get one schema name each.
+    "ENUM_NAME_OVERRIDES": {
+        "OrderStatusEnum": "worklist.choices.OrderStatus",
+        "StepStatusEnum": "worklist.choices.StepStatus",
+        "PriorityEnum": "worklist.choices.Priority",
+    },
 }
 
 LOGGING = {

@@ -55,3 +55,25 @@ def make_scheduled_order(station=None, procedure=None, **options):
         procedure = ProcedureTypeFactory(modality=station.modality)
     station = station or StationFactory(modality=procedure.modality)
     return make_order(station=station, procedure=procedure, **options)
+
+
+def make_readable_order(**options):
+    """A scheduled order whose images arrived: a study linked and the order completed (on the reading worklist)."""
+    from archive.models import Study
+    from worklist.choices import OrderStatus
+
+    order = make_scheduled_order(**options)
+    order.study = Study.objects.create(study_instance_uid=order.study_instance_uid, patient=order.patient,
+                                       accession_number=order.accession_number)
+    order.save(update_fields=["study"])
+    return orders.change_status(order, OrderStatus.COMPLETED, actor="CT01", channel=AuditChannel.DICOM)
+
+
+def token_client(user):
+    """A REST API client authenticated as `user` with an API token (as an EHR or script would be)."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
