@@ -64,8 +64,9 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     var socket = new WebSocket(scheme + window.location.host + "/ws/worklist/");
     socket.onopen = function () {
-      // Whatever changed while the page was not connected is fetched once.
-      if (delay > 1000) { refresh(); }
+      // Whatever changed while the page was not connected (since it was rendered, or while the connection was
+      // down) is fetched once.
+      refresh();
       delay = 1000;
       status.textContent = "live";
       status.classList.add("on");
