@@ -11,3 +11,7 @@ class WorklistConfig(AppConfig):
 
         instance_stored.connect(reconciliation.reconcile_new_study,
                                 dispatch_uid="worklist.reconciliation.reconcile_new_study")
+        # Modality Worklist FIND and MPPS, served by the archive's DICOM listener (worklist/dimse/).
+        from worklist import dimse
+
+        dimse.register_services()

@@ -3,9 +3,10 @@ component, serving Verification, Storage, Storage Commitment Push Model (archive
 Query/Retrieve (archive/dimse/query_retrieve.py).
 
 Who may do what: the called AE title must be ours; the calling AE title must belong to a registered DicomNode
-(`manage.py dicomnode add`), read from the database on every association, unless RADIOLOGY_DICOM_OPEN is set.
-Each request then checks the node's allow_store / allow_query. Every association leaves a Network Entry audit
-event, and one that stored instances a DICOM Instances Transferred event when it ends.
+(`manage.py dicomnode add`) or be one that a service of another app knows (archive/dimse/services.py: the
+worklist's stations), read from the database on every association, unless RADIOLOGY_DICOM_OPEN is set. Each
+request then checks the node's allow_store / allow_query, or the service's own rule. Every association leaves a
+Network Entry audit event, and one that stored instances a DICOM Instances Transferred event when it ends.
 """
 import ctypes
 import logging
@@ -38,6 +39,7 @@ from pynetdicom.sop_class import StorageCommitmentPushModel, Verification
 from pynetdicom.transport import ThreadedAssociationServer
 
 from archive.commitment import check_commitment
+from archive.dimse import services
 from archive.models import DicomNode, Study
 from archive.storage import archive_storage
 from radiology.audit import record_audit_event
@@ -89,7 +91,8 @@ def node_for(ae_title):
 
 
 def may_associate(ae_title):
-    return settings.DICOM_OPEN or node_for(ae_title) is not None
+    return (settings.DICOM_OPEN or node_for(ae_title) is not None
+            or services.knows_calling_ae((ae_title or "").strip()))
 
 
 def may_store(ae_title):
@@ -418,7 +421,7 @@ def _report_answered(status, ae_title):
 
 def build_application_entity(ae_title):
     """The AE with every supported presentation context, and the (event, handler) pairs to bind."""
-    from archive.dimse import query_retrieve, services, storage
+    from archive.dimse import query_retrieve, storage
 
     ae = AE(ae_title=ae_title)
     ae.maximum_associations = MAXIMUM_ASSOCIATIONS

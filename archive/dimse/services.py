@@ -5,7 +5,12 @@ An app registers a DimseService from its AppConfig.ready(). The listener accepts
 (uncompressed transfer syntaxes) and routes each request to the service's handler for that event by the SOP
 class it names: C-FIND through the archive's own C-FIND handler (pynetdicom binds one handler per event),
 N-CREATE and N-SET through `dispatch`. Handlers are written as pynetdicom documents them for the event.
+
+A service may also vouch for calling AE titles the archive does not know (`knows_calling_ae`): the worklist's
+modalities are Stations, not DicomNodes. The listener then accepts their associations; each handler still
+decides what such a peer may do (the archive's own handlers refuse AEs that are not registered nodes).
 """
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pynetdicom import evt
@@ -22,6 +27,8 @@ class DimseService:
     name: str
     sop_classes: tuple
     handlers: dict = field(default_factory=dict)  # one of SERVICE_EVENTS -> handler
+    # calling AE title -> whether this service serves it; consulted for AEs that are not registered DicomNodes.
+    knows_calling_ae: Callable[[str], bool] | None = None
 
 
 _services = {}
@@ -36,6 +43,12 @@ def register_service(service):
 
 def registered_services():
     return list(_services.values())
+
+
+def knows_calling_ae(ae_title):
+    """Whether a registered service vouches for this calling AE title (see DimseService.knows_calling_ae)."""
+    return any(service.knows_calling_ae(ae_title) for service in _services.values()
+               if service.knows_calling_ae is not None)
 
 
 def handler_for(event_type, sop_class_uid):

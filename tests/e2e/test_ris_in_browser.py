@@ -78,7 +78,7 @@ def test_a_clinician_orders_and_sees_the_status_change_live(running_platform, pa
     assert page.evaluate("() => window.stillTheSamePage === true")
 
     # The patient arrives on the day: Wilhelm marks it on that day's schedule of the station.
-    technologist.select_option("select[name=station]", label="Ultrasound 4")
+    technologist.select_option("form.schedule-filter select[name=station]", label="Ultrasound 4 (US_ROOM4, US)")
     technologist.fill("input[name=date]", f"{BOOKING_DAY:%Y-%m-%d}")
     technologist.click("form.schedule-filter button[type=submit]")
     step = technologist.locator("section.station tr", has_text=accession)
@@ -118,7 +118,7 @@ def test_the_station_calendar_refuses_a_double_booking(running_platform, page):
     second = order_as_technologist(page, "CT HEAD WO CONTRAST (CTHEADWO)")
 
     page.click("nav >> text=Station calendar")
-    page.select_option("form.calendar-filter select[name=station]", label="CT scanner 1")
+    page.select_option("form.calendar-filter select[name=station]", label="CT scanner 1 (CT_ROOM1, CT)")
     page.fill("input[name=week]", f"{BOOKING_DAY:%Y-%m-%d}")
     page.click("form.calendar-filter button[type=submit]")
     book_in_calendar(page, first, f"{BOOKING_DAY:%Y-%m-%d}T18:00")
