@@ -3,7 +3,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test install
+# System libraries weasyprint loads to render report PDFs (Debian package names).
+PDF_LIBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0
+
+.PHONY: run test install pdf-libs
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -11,7 +14,19 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed pdf-libs
+
+# Installed when missing if we are root (CI, a container); otherwise a notice: the platform runs without them and
+# only asking for a report PDF fails, with a message naming these packages.
+pdf-libs:
+	@if ldconfig -p | grep -q 'libpango-1.0.so.0' && ldconfig -p | grep -q 'libpangoft2-1.0.so.0' \
+	    && ldconfig -p | grep -q 'libharfbuzz-subset.so.0'; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "== installing $(PDF_LIBS) (report PDFs)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PDF_LIBS) >/dev/null; \
+	else \
+	  echo "!! report PDFs need $(PDF_LIBS): sudo apt-get install $(PDF_LIBS)" >&2; \
+	fi
 
 run: install
 	$(PY) manage.py migrate --noinput

@@ -67,12 +67,19 @@ class TaskWorker:
             without_heartbeat=True, without_mingle=True, without_gossip=True,
             ready_callback=lambda consumer: worker_ready.send(sender=consumer))
         self._thread = threading.Thread(target=self._worker.start, name="worker", daemon=True)
+        # The periodic tasks (radiology/celery.py: critical-result escalation, outbound HL7 retries) in a beat
+        # thread: the worker's own `beat` option would fork a process, which a process full of threads must not.
+        from celery.beat import EmbeddedService
+
+        self._beat = EmbeddedService(app, thread=True)
 
     def start(self):
         self._thread.start()
+        self._beat.start()
         logger.info("task worker on %s", settings.CELERY_BROKER_URL.split("@")[-1])
 
     def stop(self):
+        self._beat.stop()
         self._worker.stop(in_sighandler=False)
         self._thread.join(timeout=15)
 

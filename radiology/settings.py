@@ -241,3 +241,49 @@ ROUTING_DELAY_SECONDS = env_int("RADIOLOGY_ROUTING_DELAY_SECONDS", 5, minimum=0)
 
 # RIS (worklist app)
 ACCESSION_FORMAT = env_accession_format("RADIOLOGY_ACCESSION_FORMAT", "{year}{number:06d}")
+
+# Reporting: results out (reporting/outbound.py, docs/reporting.md). An ORU^R01 that is not acknowledged is tried
+# again after RETRY_SECONDS, doubled on every attempt up to MAX_RETRY_SECONDS; after MAX_ATTEMPTS it becomes a
+# dead letter and the administrators are alerted.
+OUTBOUND_MAX_ATTEMPTS = env_int("RADIOLOGY_OUTBOUND_MAX_ATTEMPTS", 8, minimum=1, maximum=100)
+OUTBOUND_RETRY_SECONDS = env_int("RADIOLOGY_OUTBOUND_RETRY_SECONDS", 30, minimum=1)
+OUTBOUND_MAX_RETRY_SECONDS = env_int("RADIOLOGY_OUTBOUND_MAX_RETRY_SECONDS", 3600, minimum=1)
+OUTBOUND_TIMEOUT_SECONDS = env_int("RADIOLOGY_OUTBOUND_TIMEOUT_SECONDS", 30, minimum=1)
+# MSH-3 / MSH-4 of the messages the platform sends.
+HL7_SENDING_APPLICATION = env_str("RADIOLOGY_HL7_SENDING_APPLICATION", "RADIOLOGY")
+HL7_SENDING_FACILITY = env_str("RADIOLOGY_HL7_SENDING_FACILITY", "")
+# Critical results (reporting/critical.py): unacknowledged after this many minutes, a critical result escalates
+# to RADIOLOGY_CRITICAL_ESCALATION_EMAIL (a department phone/pager gateway or the on-call radiologist's address).
+CRITICAL_ESCALATION_MINUTES = env_int("RADIOLOGY_CRITICAL_ESCALATION_MINUTES", 30, minimum=1)
+CRITICAL_ESCALATION_EMAIL = env_str("RADIOLOGY_CRITICAL_ESCALATION_EMAIL", "")
+# How often the periodic tasks look for escalations due and for outbound messages whose retry time has come.
+CRITICAL_ESCALATION_CHECK_SECONDS = env_int("RADIOLOGY_CRITICAL_ESCALATION_CHECK_SECONDS", 60, minimum=1)
+OUTBOUND_CHECK_SECONDS = env_int("RADIOLOGY_OUTBOUND_CHECK_SECONDS", 30, minimum=1)
+# Periodic tasks: `celery beat` runs them when scaled out; `manage.py serve` runs the same schedule in a beat
+# thread beside its worker (radiology/server.py). Both are safe to run twice at once: each escalation and each
+# message attempt is claimed with a conditional UPDATE.
+CELERY_BEAT_SCHEDULE = {
+    "escalate-critical-results": {"task": "reporting.critical_tasks.escalate_overdue_critical_results",
+                                  "schedule": float(CRITICAL_ESCALATION_CHECK_SECONDS)},
+    "deliver-due-outbound-messages": {"task": "reporting.distribution_tasks.deliver_due_outbound_messages",
+                                      "schedule": float(OUTBOUND_CHECK_SECONDS)},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "beat-schedule")
+# Task modules that are not an app's tasks.py (reporting keeps these apart from dictation's tasks).
+CELERY_IMPORTS = ["reporting.distribution_tasks", "reporting.critical_tasks"]
+
+# E-mail (critical results): SMTP when RADIOLOGY_EMAIL_HOST is set; otherwise each message is written as a file
+# under <data dir>/mail, so a one-machine install loses no notification it could not send.
+EMAIL_HOST = env_str("RADIOLOGY_EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_port("RADIOLOGY_EMAIL_PORT", 25)
+    EMAIL_HOST_USER = env_str("RADIOLOGY_EMAIL_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("RADIOLOGY_EMAIL_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("RADIOLOGY_EMAIL_TLS", False)
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = str(DATA_DIR / "mail")
+DEFAULT_FROM_EMAIL = env_str("RADIOLOGY_EMAIL_FROM", "radiology@localhost")
+# The address people reach the portal at (behind the reverse proxy), for links in e-mails.
+PUBLIC_URL = env_str("RADIOLOGY_PUBLIC_URL", f"http://{HTTP_HOST}:{HTTP_PORT}").rstrip("/")

@@ -58,3 +58,74 @@ class ReportAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Distribution (HL7 endpoints, the outbound queue) and critical results.
+
+from django.contrib import messages as admin_messages  # noqa: E402
+
+from reporting import outbound  # noqa: E402
+from reporting.models import CriticalResult, HL7Endpoint, OutboundMessage, OutboundStatus  # noqa: E402
+
+
+@admin.register(HL7Endpoint)
+class HL7EndpointAdmin(admin.ModelAdmin):
+    """Receivers of ORU^R01 results; each active one gets every final and amended report."""
+
+    list_display = ["name", "host", "port", "receiving_application", "receiving_facility", "active"]
+    list_filter = ["active"]
+    search_fields = ["name", "host"]
+
+
+@admin.register(OutboundMessage)
+class OutboundMessageAdmin(admin.ModelAdmin):
+    """The outbound queue, read-only: its status shows what was delivered, what waits for a retry and what is a
+    dead letter. "Send again" puts dead letters back in the queue."""
+
+    list_display = ["control_id", "message_type", "endpoint", "report", "status", "attempts", "next_attempt_at",
+                    "sent_at", "created_at"]
+    list_filter = ["status", "endpoint"]
+    search_fields = ["control_id", "report__order__accession_number", "last_error"]
+    readonly_fields = ["endpoint", "report", "message_type", "control_id", "status", "attempts", "next_attempt_at",
+                       "last_error", "ack", "created_at", "sent_at", "payload_segments"]
+    exclude = ["payload"]
+    actions = ["send_again"]
+
+    @admin.display(description="payload")
+    def payload_segments(self, message):
+        from django.utils.html import format_html_join
+
+        return format_html_join("", "<div><code>{}</code></div>", ((segment,) for segment in message.payload.split("\r")
+                                                                    if segment))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send again (dead letters and failed messages)")
+    def send_again(self, request, queryset):
+        requeued = sum(outbound.requeue(message, request.user)
+                       for message in queryset.filter(status__in=[OutboundStatus.DEAD, OutboundStatus.FAILED]))
+        self.message_user(request, f"{requeued} message(s) queued again.", admin_messages.SUCCESS)
+
+
+@admin.register(CriticalResult)
+class CriticalResultAdmin(admin.ModelAdmin):
+    """Read-only: critical results move through reporting/critical.py, which notifies, escalates and audits."""
+
+    list_display = ["report", "category", "urgency", "marked_by", "marked_at", "clinician", "acknowledged_at",
+                    "escalated_at", "closed_at"]
+    list_filter = ["urgency", "category"]
+    search_fields = ["report__order__accession_number", "report__order__patient__mrn"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -118,3 +118,132 @@ class Addendum(models.Model):
 
     def __str__(self):
         return f"Addendum to {self.report} ({self.signed_at:%Y-%m-%d %H:%M})"
+
+# ---------------------------------------------------------------------------------------------------------
+# Distribution of final reports (reporting/distribution.py, reporting/outbound.py) and critical results
+# (reporting/critical.py).
+
+class HL7Endpoint(models.Model):
+    """A receiver of results over HL7 v2 (MLLP): an EHR or interface engine that gets an ORU^R01 for every final
+    and amended report while it is active."""
+
+    name = models.CharField(max_length=64, unique=True)
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    receiving_application = models.CharField("MSH-5 receiving application", max_length=64, blank=True, default="")
+    receiving_facility = models.CharField("MSH-6 receiving facility", max_length=64, blank=True, default="")
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "HL7 endpoint"
+
+    def __str__(self):
+        return f"{self.name} ({self.host}:{self.port})"
+
+
+class OutboundStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed, will be retried"
+    DEAD = "dead", "Dead letter"
+
+
+# Messages still to be delivered.
+PENDING_OUTBOUND = (OutboundStatus.QUEUED, OutboundStatus.FAILED)
+
+
+class OutboundMessage(models.Model):
+    """One HL7 message to one endpoint, kept until it is acknowledged (sent) or given up on (dead letter). The
+    payload is built once, when the report becomes final; every attempt sends the same bytes (same MSH-10)."""
+
+    endpoint = models.ForeignKey(HL7Endpoint, on_delete=models.PROTECT, related_name="messages")
+    report = models.ForeignKey(Report, null=True, blank=True, on_delete=models.PROTECT, related_name="outbound")
+    message_type = models.CharField(max_length=16, default="ORU^R01")
+    control_id = models.CharField("MSH-10", max_length=64)
+    payload = models.TextField(help_text="The message, segments separated by CR.")
+    status = models.CharField(max_length=8, choices=OutboundStatus.choices, default=OutboundStatus.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_error = models.TextField(blank=True, default="")
+    ack = models.TextField(blank=True, default="", help_text="The receiver's acknowledgement, as received.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["endpoint", "status", "created_at"], name="outbound_queue_idx")]
+
+    def __str__(self):
+        return f"{self.message_type} {self.control_id} → {self.endpoint.name} ({self.get_status_display()})"
+
+
+class CriticalCategory(models.TextChoices):
+    """Kinds of finding that are communicated directly (ACR Practice Parameter for Communication of Diagnostic
+    Imaging Findings: findings that need immediate or urgent action)."""
+
+    INTRACRANIAL_HEMORRHAGE = "intracranial_hemorrhage", "Intracranial hemorrhage"
+    STROKE = "stroke", "Acute stroke"
+    PNEUMOTHORAX = "pneumothorax", "Pneumothorax"
+    PULMONARY_EMBOLISM = "pulmonary_embolism", "Pulmonary embolism"
+    AORTIC_DISSECTION = "aortic_dissection", "Aortic dissection or rupture"
+    FREE_AIR = "free_air", "Free intraperitoneal air"
+    MISPLACED_DEVICE = "misplaced_device", "Misplaced tube or line"
+    CORD_COMPRESSION = "cord_compression", "Spinal cord compression"
+    UNEXPECTED_MALIGNANCY = "unexpected_malignancy", "Unexpected finding suspicious for malignancy"
+    OTHER = "other", "Other"
+
+
+class CriticalUrgency(models.TextChoices):
+    """How soon the clinician must act (ACR: critical, urgent, non-urgent but significant)."""
+
+    IMMEDIATE = "immediate", "Immediate (critical)"
+    URGENT = "urgent", "Urgent (hours)"
+    SIGNIFICANT = "significant", "Significant, non-urgent (days)"
+
+
+class CriticalResult(models.Model):
+    """A finding that must reach the ordering clinician and be confirmed received: notified, acknowledged (who,
+    when), escalated to the configured contact when no acknowledgement comes in time, closed by a radiologist or
+    administrator. It stays on the open list until it is closed."""
+
+    report = models.ForeignKey(Report, on_delete=models.PROTECT, related_name="critical_results")
+    category = models.CharField(max_length=32, choices=CriticalCategory.choices)
+    urgency = models.CharField(max_length=16, choices=CriticalUrgency.choices)
+    finding = models.TextField(help_text="What was found and what is recommended, for the clinician.")
+    marked_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    marked_at = models.DateTimeField()
+    clinician = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="critical_results",
+                                  help_text="The ordering clinician who was notified (the order's referring "
+                                            "physician).")
+    clinician_name = models.CharField(max_length=324, blank=True, default="")
+    notified_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                        related_name="+")
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    escalated_at = models.DateTimeField(null=True, blank=True)
+    escalation_contact = models.CharField(max_length=254, blank=True, default="",
+                                          help_text="Who the escalation went to (e-mail address).")
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                  related_name="+")
+    closing_note = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["-marked_at", "-pk"]
+        indexes = [models.Index(fields=["closed_at", "acknowledged_at", "escalated_at"], name="critical_open_idx")]
+
+    def __str__(self):
+        return f"Critical result on {self.report.order.accession_number}: {self.get_category_display()}"
+
+    @property
+    def state(self):
+        """Where it stands, in words for the lists."""
+        if self.closed_at:
+            return "closed"
+        if self.acknowledged_at:
+            return "acknowledged"
+        if self.escalated_at:
+            return "escalated"
+        return "awaiting acknowledgement"

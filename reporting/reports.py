@@ -14,6 +14,7 @@ from django.utils import timezone
 from radiology.audit import record_audit_event
 from radiology.choices import AuditEventCode, Role
 from radiology.step_up import verify_step_up
+from reporting import distribution
 from reporting.choices import EDITABLE_STATUSES, SIGNED_STATUSES, ReportStatus
 from reporting.models import STANDARD_SECTIONS, Report, ReportTemplate, ReportVersion
 from worklist import orders, reading
@@ -107,6 +108,7 @@ def sign(report, user, *, version, password, channel):
     report = _save(report, user, channel, "signed")
     report.order = orders.change_status(report.order, OrderStatus.FINAL, actor=user.get_username(),
                                         channel=channel, user=user)
+    distribution.report_released(report)
     return report
 
 
@@ -126,6 +128,7 @@ def add_addendum(report, user, *, text, password, channel):
         report.status = ReportStatus.AMENDED
         report.save(update_fields=["status", "updated_at"])
     _audit(report, "U", user, channel, status=report.status, addendum=addendum.pk)
+    distribution.report_released(report)
     return addendum
 
 
