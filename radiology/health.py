@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from radiology.models import ServiceHeartbeat
 
-# Components that must be running for the platform to be ready; the HL7 listener joins with its issue.
-REQUIRED_COMPONENTS = ["worker", "dicom"]
+# Components that must be running for the platform to be ready.
+REQUIRED_COMPONENTS = ["worker", "dicom", "hl7"]
 
 
 def check_database():

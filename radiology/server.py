@@ -1,7 +1,7 @@
 """The long-running components that `manage.py serve` runs together in one process.
 
 Each component has start() (returns once it is serving, or raises StartupError), stop() and is_alive().
-Apps add theirs (the archive's DICOM listener; the HL7 listener later) to `components_to_serve`.
+Apps add theirs (the archive's DICOM listener, the worklist's HL7 listener) to `components_to_serve`.
 """
 import logging
 import signal
@@ -88,10 +88,13 @@ class TaskWorker:
 
 
 def components_to_serve(with_worker=True):
-    # Imported here: the listener belongs to the archive app, which builds on this module (StartupError).
+    # Imported here: the listeners belong to the archive and worklist apps, which build on this module
+    # (StartupError).
     from archive.dimse.listener import DicomListenerGroup
+    from worklist.hl7.mllp import HL7Listener
 
-    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT), DicomListenerGroup(settings.DICOM_PROCESSES)]
+    components = [WebServer(settings.HTTP_HOST, settings.HTTP_PORT), DicomListenerGroup(settings.DICOM_PROCESSES),
+                  HL7Listener()]
     if with_worker:
         components.append(TaskWorker())
     return components

@@ -23,6 +23,7 @@ DICOM_HOST = env_str("RADIOLOGY_DICOM_HOST", HTTP_HOST)
 # Listener processes sharing the DICOM port (SO_REUSEPORT): one Python process receives on one core only.
 DICOM_PROCESSES = env_int("RADIOLOGY_DICOM_PROCESSES", 1, minimum=1, maximum=64)
 HL7_PORT = env_port("RADIOLOGY_HL7_PORT", 2575)
+HL7_HOST = env_str("RADIOLOGY_HL7_HOST", HTTP_HOST)
 STORAGE_LOCATION = storage_location("RADIOLOGY_STORAGE", DATA_DIR / "archive")
 REDIS_URL = redis_url("REDIS_URL")
 

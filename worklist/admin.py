@@ -1,11 +1,12 @@
 """Django admin for the RIS: the catalogue, stations and reading assignment rules are set up here; orders,
 steps and MPPS are shown for support (status changes go through the portal, API and HL7, which use the state
-machine); inbound HL7 messages are listed by worklist/hl7 admin actions."""
-from django.contrib import admin
+machine); inbound HL7 messages are listed read-only, with a reprocess action."""
+from django.contrib import admin, messages
+from django.utils.html import format_html
 
 from worklist.models import (
-    Order, OrderStatusChange, PerformedProcedureStep, ProcedureType, ReadingAssignmentRule, ScheduledProcedureStep,
-    Station, UnmatchedStudy,
+    InboundMessage, Order, OrderStatusChange, PerformedProcedureStep, ProcedureType, ReadingAssignmentRule,
+    ScheduledProcedureStep, Station, UnmatchedStudy,
 )
 
 
@@ -72,3 +73,54 @@ class PerformedProcedureStepAdmin(admin.ModelAdmin):
 class UnmatchedStudyAdmin(admin.ModelAdmin):
     list_display = ["study", "reason", "created_at", "resolved_at", "order"]
     raw_id_fields = ["study", "order", "resolved_by"]
+
+
+@admin.register(InboundMessage)
+class InboundMessageAdmin(admin.ModelAdmin):
+    """Every HL7 message as received, with its acknowledgement code and error. Read-only; "reprocess" runs a
+    message's handler again once the cause of its error is fixed (e.g. the procedure added to the catalogue)."""
+
+    list_display = ["received_at", "message_type", "control_id", "sending_application", "sending_facility",
+                    "outcome", "applied", "error"]
+    list_filter = ["outcome", "applied", "message_type", "sending_application"]
+    search_fields = ["control_id", "sending_application", "error"]
+    date_hierarchy = "received_at"
+    fields = ["received_at", "processed_at", "peer_address", "sending_application", "sending_facility",
+              "message_type", "control_id", "outcome", "applied", "error", "message"]
+    readonly_fields = fields
+    actions = ["reprocess"]
+
+    @admin.display(description="Message as received")
+    def message(self, inbound):
+        # Segments end with CR; one per line. format_html escapes the text.
+        return format_html('<pre style="white-space: pre-wrap">{}</pre>', inbound.raw.replace("\r", "\n"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # The raw messages are the record of what the EHR sent: kept.
+        return False
+
+    @admin.action(description="Reprocess the selected HL7 messages", permissions=["reprocess"])
+    def reprocess(self, request, queryset):
+        from worklist.hl7.inbound import reprocess
+        from worklist.hl7.messages import MessageError
+
+        for inbound in queryset.order_by("received_at", "pk"):
+            label = f"{inbound.message_type} {inbound.control_id or inbound.pk}"
+            try:
+                reprocess(inbound, user=request.user)
+            except MessageError as exc:
+                self.message_user(request, f"{label}: not reprocessed: {exc}", messages.WARNING)
+                continue
+            if inbound.applied:
+                self.message_user(request, f"{label}: applied ({inbound.outcome})", messages.SUCCESS)
+            else:
+                self.message_user(request, f"{label}: {inbound.outcome}: {inbound.error}", messages.ERROR)
+
+    def has_reprocess_permission(self, request):
+        return request.user.has_perm("worklist.change_inboundmessage")

@@ -14,6 +14,7 @@ def beat(component, seconds_ago=0):
 def test_all_ok_when_the_worker_beats(client, db):
     beat("worker")
     beat("dicom")
+    beat("hl7")
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.json()

@@ -19,7 +19,7 @@ def test_serve_answers_healthz_and_stops_on_sigterm_leaving_no_process(tmp_path)
         status, health = platform.health()
         assert status == 200, platform.log()
         assert {name: state["status"] for name, state in health["components"].items()} == {
-            "database": "ok", "storage": "ok", "worker": "ok", "dicom": "ok"}
+            "database": "ok", "storage": "ok", "worker": "ok", "dicom": "ok", "hl7": "ok"}
     finally:
         exit_code = platform.stop()
     assert exit_code == 0, platform.log()
