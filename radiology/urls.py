@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("", include("archive.urls")),
     path("worklist/", include("worklist.urls")),
+    path("reports/", include("reporting.urls")),
     path("dicomweb/", include("archive.dicomweb.urls")),
     path("wado", wado_uri, name="wado-uri"),
 ]

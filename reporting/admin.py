@@ -1,7 +1,17 @@
-from django import forms
-from django.contrib import admin
+import io
+import zipfile
 
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.text import slugify
+
+from reporting.forms import MRRTUploadForm
 from reporting.models import Addendum, Macro, Report, ReportTemplate, ReportVersion
+from reporting.mrrt import MRRTError, export_mrrt, import_mrrt
 from reporting.templates import check_sections
 
 
@@ -20,6 +30,52 @@ class ReportTemplateAdmin(admin.ModelAdmin):
     list_display = ["name", "modality", "procedure", "active", "updated_at"]
     list_filter = ["modality", "active"]
     search_fields = ["name"]
+    actions = ["export_mrrt"]
+    # Adds "Import MRRT template" beside "Add".
+    change_list_template = "admin/reporting/reporttemplate/change_list.html"
+
+    def get_urls(self):
+        return [path("import-mrrt/", self.admin_site.admin_view(self.import_mrrt_view),
+                     name="reporting_reporttemplate_import_mrrt"), *super().get_urls()]
+
+    def import_mrrt_view(self, request):
+        """Upload an IHE MRRT file (RadReport); a file that is not valid MRRT is refused with the reason."""
+        if not self.has_add_permission(request):
+            return redirect("admin:reporting_reporttemplate_changelist")
+        form = MRRTUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                template = import_mrrt(data["file"].read(), modality=data["modality"].upper(),
+                                       procedure=data["procedure"], replace=data["replace"])
+            except MRRTError as exc:
+                form.add_error("file", f"Not imported: {exc}.")
+            else:
+                messages.success(request, f"Imported \u201c{template.name}\u201d with {len(template.sections)} "
+                                          f"sections.")
+                return redirect("admin:reporting_reporttemplate_change", template.pk)
+        return TemplateResponse(request, "admin/reporting/reporttemplate/import_mrrt.html", {
+            **self.admin_site.each_context(request), "form": form, "opts": self.model._meta,
+            "title": "Import an MRRT template"})
+
+    @admin.action(description="Export as IHE MRRT (HTML)")
+    def export_mrrt(self, request, queryset):
+        templates = list(queryset)
+        if len(templates) == 1:
+            response = HttpResponse(export_mrrt(templates[0]), content_type="text/html; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="{_file_name(templates[0])}"'
+            return response
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for template in templates:
+                archive.writestr(_file_name(template), export_mrrt(template))
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = 'attachment; filename="mrrt-templates.zip"'
+        return response
+
+
+def _file_name(template):
+    return f"{slugify(template.name) or 'template'}-{template.pk}.html"
 
 
 @admin.register(Macro)
