@@ -144,6 +144,7 @@ def test_a_signed_report_is_read_only_with_its_addenda_and_an_addendum_form(clie
     assert "<textarea" not in page.split('class="card addendum-form"')[0]
     assert "No pneumothorax." in page and "Reviewed &lt;again&gt;." in page
     assert "Add addendum" in page
+    assert reverse("reporting:report-pdf", args=[signed.pk]) in page
 
 
 def test_an_addendum_with_a_wrong_password_is_refused_on_the_page(client, radiologist, draft):
@@ -194,6 +195,7 @@ def test_the_clinician_reads_the_final_report_with_its_addenda(client, clinician
     page = client.get(reverse("reporting:report", args=[draft.pk])).content.decode()
 
     assert "PRELIMINARY" not in page
+    assert reverse("reporting:report-pdf", args=[signed.pk]) in page
     assert page.index("Pneumonia.") < page.index("Follow-up in six weeks.")
 
 
