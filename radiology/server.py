@@ -84,7 +84,8 @@ class TaskWorker:
         self._thread.join(timeout=15)
 
     def is_alive(self):
-        return self._thread.is_alive()
+        # Without its beat thread, escalations and HL7 retries would stop unnoticed.
+        return self._thread.is_alive() and self._beat.is_alive()
 
 
 def components_to_serve(with_worker=True):
