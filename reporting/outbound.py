@@ -30,6 +30,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.utils import timezone
 from hl7.mllp import open_hl7_connection
+from hl7.mllp.exceptions import InvalidBlockError
 
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome, Role
@@ -129,6 +130,8 @@ def send_mllp(host, port, payload, *, timeout):
         raise DeliveryFailed(f"{host}:{port}: no acknowledgement within {timeout} s") from None
     except asyncio.IncompleteReadError:
         raise DeliveryFailed(f"{host}:{port}: the connection closed before an acknowledgement came") from None
+    except (InvalidBlockError, ValueError):
+        raise DeliveryFailed(f"{host}:{port}: the answer is not an MLLP block") from None
 
 
 def backoff_seconds(attempts):
@@ -169,7 +172,8 @@ def _claim(message_id, now):
 
 def _check_ack(ack, control_id):
     try:
-        parsed = hl7.parse(ack)
+        # Some receivers end segments with LF or CRLF instead of HL7's CR.
+        parsed = hl7.parse(ack.replace("\r\n", "\r").replace("\n", "\r").strip())
         msa = parsed.segment("MSA")
     except Exception:  # noqa: BLE001 - python-hl7 raises several kinds for text that is not HL7
         raise DeliveryFailed("the answer is not an HL7 acknowledgement (no MSA segment)", ack=ack) from None
