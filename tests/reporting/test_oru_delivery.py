@@ -297,3 +297,41 @@ def test_the_result_hook_hears_of_final_and_amended_reports_after_the_commit(
         report_final.disconnect(broken_receiver)
 
     assert heard == [(report.pk, "final"), (report.pk, "amended")]
+
+
+# Under `manage.py serve` -----------------------------------------------------------------------------------
+
+SIGN_A_REPORT = """
+import json
+from django.contrib.auth import get_user_model
+from radiology.choices import AuditChannel
+from reporting import reports
+from reporting.models import HL7Endpoint
+from tests.worklist.factories import make_readable_order
+endpoint = HL7Endpoint.objects.create(name="EHR {port}", host="127.0.0.1", port={port})
+radiologist = get_user_model().objects.get(username="radiologist")
+report = reports.start_report(make_readable_order(), radiologist, channel=AuditChannel.SYSTEM)
+report = reports.save_draft(report, radiologist, version=report.version, channel=AuditChannel.SYSTEM,
+                            sections={{"impression": "No acute finding."}})
+reports.sign(report, radiologist, version=report.version, password="demo-radiologist", channel=AuditChannel.SYSTEM)
+HL7Endpoint.objects.filter(pk=endpoint.pk).update(active=False)  # the other tests' reports are not for it
+print(json.dumps({{"accession": report.order.accession_number}}))
+"""
+
+
+@pytest.mark.xdist_group("platform-process")
+def test_serve_delivers_the_oru_of_a_signed_report_through_its_task_queue(running_platform, receiver):
+    import json
+    import time
+
+    from tests.platform_process import manage
+
+    signed = manage(running_platform.env, "shell", "--no-imports", "-c", SIGN_A_REPORT.format(port=receiver.port))
+    accession = json.loads(signed.stdout.strip().splitlines()[-1])["accession"]
+    for _ in range(300):  # the serve process's worker takes the task from the queue and sends it
+        if receiver.received:
+            break
+        time.sleep(0.1)
+
+    assert [str(message.segment("OBR")(18)) for message in receiver.received] == [accession], running_platform.log()
+    assert str(receiver.received[0].segment("OBR")(25)) == "F"
