@@ -7,11 +7,12 @@ There is no HL7 peer on this machine to compare with (no Mirth or other engine p
 absolute: messages/s, median of --runs, the per-message round trip p50/p95, and the CPU time `serve` spent
 per message (all its threads, from /proc), which says more than the rate on a machine shared with other work.
 
-  .venv/bin/python bench/bench_orm.py [--messages 2000] [--runs 3] [--patients 200]
+  .venv/bin/python bench/bench_orm.py [--messages 2000] [--runs 3] [--patients 200] [--unscheduled]
 
 Each message is a new order (ORC-1 NW) for one of the catalogue's procedures and one of the registered
 patients, with a start time (so it is scheduled as well), a referring physician and a reason: the full path of
-docs/ris.md's "HL7 v2" section. Every ACK must be AA; the run fails otherwise.
+docs/ris.md's "HL7 v2" section (`--unscheduled`: without the start time, so requested only). Every ACK must be AA;
+the run fails otherwise.
 """
 import argparse
 import json
@@ -98,7 +99,7 @@ class Platform:
         self._log.close()
 
 
-def orm_message(run, number, patients):
+def orm_message(run, number, patients, scheduled=True):
     code, _, modality = PROCEDURES[number % len(PROCEDURES)]
     mrn = f"BENCH{number % patients:05d}"
     placer = f"R{run}P{number:06d}"
@@ -109,14 +110,14 @@ def orm_message(run, number, patients):
         f"PID|1||{mrn}^^^GENHOSP^MR||Patient{number % patients}^Bench||19700101|F",
         "PV1|1|O||||||X123^House^Gregory",
         f"ORC|NW|{placer}|||||||20261128080000|||||||",
-        f"TQ1|1||||||{start}||R",
+        f"TQ1|1||||||{start if scheduled else ''}||R",
         f"OBR|1|{placer}||{code}^{code}^99LOCAL||||||||||||||||||||{modality}|||||||routine follow-up",
     ])
 
 
-def send_all(port, run, count, patients):
+def send_all(port, run, count, patients, scheduled=True):
     """Seconds for `count` messages on one connection, and each message's round trip in ms."""
-    messages = [orm_message(run, number, patients).encode() for number in range(count)]
+    messages = [orm_message(run, number, patients, scheduled).encode() for number in range(count)]
     round_trips = []
     with MLLPClient("127.0.0.1", port) as client:
         client.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -138,7 +139,10 @@ def main():
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--unscheduled", action="store_true",
+                        help="orders without a start time (requested, not scheduled): fewer writes per message")
     args = parser.parse_args()
+    scheduled = not args.unscheduled
 
     with tempfile.TemporaryDirectory(prefix="bench-orm-") as data_dir:
         platform = Platform(data_dir)
@@ -148,10 +152,10 @@ def main():
             results = []
             for run in range(1, args.runs + 1):
                 cpu_before = platform.cpu_seconds()
-                elapsed, round_trips = send_all(platform.hl7_port, run, args.messages, args.patients)
+                elapsed, round_trips = send_all(platform.hl7_port, run, args.messages, args.patients, scheduled)
                 cpu = platform.cpu_seconds() - cpu_before
                 round_trips.sort()
-                record = {"bench": "orm", "run": run, "messages": args.messages,
+                record = {"bench": "orm", "run": run, "messages": args.messages, "scheduled": scheduled,
                           "messages_per_s": round(args.messages / elapsed, 1),
                           "serve_cpu_ms_per_message": round(cpu * 1000 / args.messages, 2),
                           "p50_ms": round(statistics.median(round_trips), 2),
@@ -161,7 +165,8 @@ def main():
         finally:
             platform.stop()
     median = statistics.median(record["messages_per_s"] for record in results)
-    print(f"\nORM^O01 NW on one MLLP connection, {args.messages} messages × {args.runs} runs: "
+    print(f"\nORM^O01 NW ({'scheduled' if scheduled else 'requested'}) on one MLLP connection, "
+          f"{args.messages} messages × {args.runs} runs: "
           f"median {median:.1f} messages/s (target ≥ 200; no HL7 peer to compare with on this machine)")
 
 

@@ -13,6 +13,7 @@ from tests.worklist.hl7_fixtures import (  # noqa: F401 (fixtures)
 )
 from worklist.choices import OrderStatus, Priority, StepStatus
 from worklist.models import Order
+from worklist.patient_merge import merge_patients
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -124,6 +125,38 @@ def test_xo_with_a_new_start_time_reschedules_the_step(ehr, curie, ct_head):
 
     assert ack_code(ack) == "AA", ack
     assert order.steps.get().start == datetime.datetime(2026, 12, 3, 9, 0, tzinfo=datetime.timezone.utc)
+
+
+def test_xo_repeating_the_order_unchanged_is_accepted_and_changes_nothing(ehr, curie, ct_head):
+    order = make_order(patient=curie, procedure=ct_head, placer_order_number="PL15", priority=Priority.ROUTINE)
+    updated_at = order.updated_at
+
+    ack = ehr.send(orm("XO", placer="PL15", procedure="CTHEAD", priority="R", referring=""))
+
+    assert ack_code(ack) == "AA", ack
+    order.refresh_from_db()
+    assert order.updated_at == updated_at
+
+
+def test_an_order_moved_by_a_merge_is_still_found_under_the_merged_mrn(ehr, curie, ct_head):
+    duplicate = PatientFactory(mrn="MRN199", issuer="GENHOSP")
+    order = make_order(patient=duplicate, procedure=ct_head, placer_order_number="PL16")
+    merge_patients(survivor=curie, merged=duplicate, actor="test", channel="hl7")
+
+    assert ack_code(ehr.send(orm("CA", mrn="MRN199", placer="PL16"))) == "AA"
+
+    order.refresh_from_db()
+    assert order.status == OrderStatus.CANCELLED
+
+
+def test_ca_naming_another_patient_than_the_orders_is_refused(ehr, curie, ct_head):
+    PatientFactory(mrn="MRN300", issuer="GENHOSP")
+    order = make_order(patient=curie, procedure=ct_head, placer_order_number="PL17")
+
+    ack = ehr.send(orm("CA", mrn="MRN300", placer="PL17"))
+
+    assert ack_code(ack) == "AE"
+    assert f"order {order.accession_number} belongs to patient MRN MRN100, not MRN300" in err_field(ack, 8)
 
 
 @pytest.mark.parametrize("code, status", [("IP", OrderStatus.IN_PROGRESS), ("CM", OrderStatus.COMPLETED),

@@ -47,13 +47,14 @@ class Outcome:
 
 def receive(block, peer_address=""):
     """Process one MLLP block (bytes) and return its Outcome, whose `ack` is the text to send back."""
-    text = messages.decode(block)
+    raw = messages.decode(block)
+    text = messages.normalise(raw)
     header = messages.read_header(text)
     try:
         messages.check_header(text, header)
         handler = _handler_for(header)
     except MessageRejected as problem:
-        return _record(text, header, peer_address, messages.REJECT, problem)
+        return _record(raw, header, peer_address, messages.REJECT, problem)
 
     context = Context(actor=_actor(header), source_address=peer_address)
     try:
@@ -64,17 +65,17 @@ def receive(block, peer_address=""):
             if earlier is not None:
                 logger.info("HL7 %s %s from %s already applied (message %s); acknowledged again",
                             header.type_name, header.control_id, header.sending_application, earlier.pk)
-                return _record(text, header, peer_address, ACCEPT, None,
+                return _record(raw, header, peer_address, ACCEPT, None,
                                note=f"duplicate of message {earlier.pk}, applied "
                                     f"{earlier.processed_at:%Y-%m-%d %H:%M:%S}; not applied again")
             handler(messages.parse(text), context)
-            return _record(text, header, peer_address, ACCEPT, None, applied=True)
+            return _record(raw, header, peer_address, ACCEPT, None, applied=True)
     except Exception as exc:  # noqa: BLE001 - every failure is answered and kept; see _problem_for
         problem = _problem_for(exc)
     # The transaction was rolled back, so nothing of the message is applied; it is kept with its error in a
     # transaction of its own. (A savepoint around the handler would keep it in one, at the cost of two
     # statements on every message that succeeds.)
-    return _record(text, header, peer_address, problem.acknowledgement, problem)
+    return _record(raw, header, peer_address, problem.acknowledgement, problem)
 
 
 def reprocess(inbound, user):
@@ -82,7 +83,7 @@ def reprocess(inbound, user):
     on the same row. A message already applied is not applied twice: it is left as it is."""
     if inbound.applied:
         raise MessageError(f"message {inbound.control_id} was already applied")
-    text = inbound.raw
+    text = messages.normalise(inbound.raw)
     header = messages.read_header(text)
     try:
         messages.check_header(text, header)
@@ -137,14 +138,16 @@ def _applied_earlier(header):
         control_id=header.control_id, applied=True).only("pk", "processed_at").first())
 
 
-def _record(text, header, peer_address, code, problem, applied=False, note=""):
+def _record(raw, header, peer_address, code, problem, applied=False, note=""):
     error = problem.text if problem is not None else note
     if problem is not None:
         logger.warning("HL7 %s %s from %s (%s): %s %s", header.type_name or "message", header.control_id or "-",
                        header.sending_application or "-", peer_address or "-", code, problem.text)
     stored = InboundMessage.objects.create(
         control_id=header.control_id[:64], sending_application=header.sending_application[:227],
-        sending_facility=header.sending_facility[:227], message_type=header.type_name[:32], raw=text,
+        sending_facility=header.sending_facility[:227], message_type=header.type_name[:32],
+        # A NUL cannot be stored in a PostgreSQL text column; it has no place in HL7 text either.
+        raw=raw.replace("\x00", "\ufffd"),
         outcome=code, error=error, applied=applied, peer_address=peer_address[:64], processed_at=timezone.now())
     return Outcome(ack=messages.build_ack(header, code, problem), code=code, error=error, applied=applied,
                    message=stored)

@@ -97,13 +97,17 @@ class Header:
 
 
 def decode(block):
-    """The text of an MLLP block. UTF-8 is what senders use today; an ISO 8859-1 message (MSH-18 8859/1) is
-    not valid UTF-8 and is read as Latin-1, which cannot fail, so no message is lost to its character set."""
+    """The text of an MLLP block, as received. UTF-8 is what senders use today; an ISO 8859-1 message (MSH-18
+    8859/1) is not valid UTF-8 and is read as Latin-1, which cannot fail, so no message is lost to its
+    character set."""
     try:
-        text = block.decode("utf-8")
+        return block.decode("utf-8")
     except UnicodeDecodeError:
-        text = block.decode("latin-1")
-    # Segments end with CR (v2.5.1 2.5.5); some senders use LF or CRLF.
+        return block.decode("latin-1")
+
+
+def normalise(text):
+    """The message text to process: segments end with CR (v2.5.1 2.5.5), though some senders use LF or CRLF."""
     return text.replace("\r\n", "\r").replace("\n", "\r").strip("\r\x00 \t")
 
 
@@ -272,7 +276,7 @@ def build_ack(header, code, problem=None):
         location = ""
         if problem.segment:
             location = component.join([problem.segment, str(problem.sequence),
-                                       "" if problem.field is None else str(problem.field)]).rstrip(component)
+                                       str(problem.field) if problem.field else ""]).rstrip(component)
         error_code = component.join([problem.code, ERROR_TEXT.get(problem.code, ""), "HL70357"])
         # ERR-1 (v2.3 style location + code) is left empty: ERR-2..8 carry the same, and v2.5 deprecates it.
         segments_out.append(separator.join(["ERR", "", location, error_code, "E", "", "", "", text]))

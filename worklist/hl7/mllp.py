@@ -178,7 +178,7 @@ def _process(block, peer_address):
         logger.exception("HL7 message from %s could not be processed", peer_address)
         from worklist.hl7 import messages
 
-        text = messages.decode(block)
+        text = messages.normalise(messages.decode(block))
         problem = messages.MessageRejected(f"the message could not be processed or stored: {type(exc).__name__}",
                                            messages.APPLICATION_INTERNAL_ERROR)
         return messages.build_ack(messages.read_header(text), messages.REJECT, problem)

@@ -17,8 +17,9 @@ Field reading only; every rule is worklist/orders.py's.
 """
 from django.contrib.auth import get_user_model
 
+from radiology.models import Patient
 from worklist import orders
-from worklist.choices import OrderStatus, Priority
+from worklist.choices import OrderStatus, Priority, StepStatus
 from worklist.hl7.adt import patient_identifier
 from worklist.hl7.messages import (
     DUPLICATE_KEY_IDENTIFIER, REQUIRED_FIELD_MISSING, SEGMENT_SEQUENCE_ERROR, TABLE_VALUE_NOT_FOUND,
@@ -130,15 +131,17 @@ def change_order(group, *, mrn, issuer, pv1, context):
                                     **changes)
     start = _start(group)
     if start is not None:
-        step = order.steps.filter(status="SCHEDULED").first()
+        step = order.steps.filter(status=StepStatus.SCHEDULED).first()
         if step is None or step.start != start:
             orders.schedule_order(order, start=start, station=step.station if step else None,
                                   actor=context.actor, channel=context.channel, user=context.user)
-        changes["start"] = start
-    if not changes:
-        raise MessageError(f"ORC-1 XO for order {order.accession_number} changes nothing (procedure OBR-4, "
-                           f"priority, reason, referring physician, start time)", REQUIRED_FIELD_MISSING, "ORC",
-                           1, group.sequence)
+    offered = (group.obr is not None and value(group.obr, 4)) or priority or reason or referring_name or start
+    if not offered:
+        # An XO that repeats the order unchanged is acknowledged; one that carries none of these fields was
+        # meant to say something else, and is refused rather than silently accepted.
+        raise MessageError(f"ORC-1 XO for order {order.accession_number} carries nothing to change (OBR-4 "
+                           f"procedure, priority, reason, PV1-8 referring physician, start time)",
+                           REQUIRED_FIELD_MISSING, "ORC", 1, group.sequence)
 
 
 def status_changed(group, *, mrn, issuer, pv1, context):
@@ -210,12 +213,12 @@ def _order(group, mrn, issuer):
         numbers = " / ".join(filter(None, [f"placer {placer}" if placer else "", f"filler {filler}" if filler else ""]))
         raise MessageError(f"no order with {numbers}", UNKNOWN_KEY_IDENTIFIER, "ORC", 2 if placer else 3,
                            group.sequence)
-    patient = order.patient
-    survivor = patient.merged_into if patient.merged_into_id else None
-    if (patient.mrn, patient.issuer) != (mrn, issuer) and (
-            survivor is None or (survivor.mrn, survivor.issuer) != (mrn, issuer)):
-        raise MessageError(f"order {order.accession_number} belongs to patient MRN {patient.mrn}, not {mrn}",
-                           UNKNOWN_KEY_IDENTIFIER, "PID", 3)
+    if (order.patient.mrn, order.patient.issuer) != (mrn, issuer):
+        # After an ADT^A40 the order is the survivor's; the EHR may still name the merged record.
+        named = Patient.objects.filter(mrn=mrn, issuer=issuer).only("merged_into").first()
+        if named is None or named.merged_into_id != order.patient_id:
+            raise MessageError(f"order {order.accession_number} belongs to patient MRN {order.patient.mrn}, "
+                               f"not {mrn}", UNKNOWN_KEY_IDENTIFIER, "PID", 3)
     return order
 
 
