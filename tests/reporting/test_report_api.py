@@ -240,3 +240,20 @@ def test_the_schema_lists_the_report_actions(administrator):
 
     for path in ("/api/reports/{id}/sign/", "/api/reports/{id}/addenda/", "/api/reports/{id}/preliminary/"):
         assert path in schema
+
+
+def test_a_draft_on_the_wrong_order_is_entered_in_error_with_the_reason(radiologist, draft):
+    response = api(radiologist).post(f"/api/reports/{draft['id']}/entered-in-error/",
+                                     {"reason": "dictated on the wrong patient"}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["cancelled_reason"]) == (
+        "entered_in_error", "dictated on the wrong patient")
+
+
+def test_a_signed_report_cannot_be_entered_in_error(radiologist, final):
+    response = api(radiologist).post(f"/api/reports/{final['id']}/entered-in-error/",
+                                     {"reason": "wrong patient"}, format="json")
+
+    assert response.status_code == 409
+    assert "add an addendum instead" in response.json()["detail"]
