@@ -19,11 +19,13 @@ install: $(VENV)/.installed pdf-libs
 # Installed when missing if we are root (CI, a container); otherwise a notice: the platform runs without them and
 # only asking for a report PDF fails, with a message naming these packages.
 pdf-libs:
-	@if ldconfig -p | grep -q 'libpango-1.0.so.0' && ldconfig -p | grep -q 'libpangoft2-1.0.so.0' \
-	    && ldconfig -p | grep -q 'libharfbuzz-subset.so.0'; then :; \
+	@libs=$$(PATH="$$PATH:/sbin:/usr/sbin" ldconfig -p 2>/dev/null); \
+	if echo "$$libs" | grep -q 'libpango-1.0.so.0' && echo "$$libs" | grep -q 'libpangoft2-1.0.so.0' \
+	    && echo "$$libs" | grep -q 'libharfbuzz-subset.so.0'; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "== installing $(PDF_LIBS) (report PDFs)"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(PDF_LIBS) >/dev/null; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	      $(PDF_LIBS) >/dev/null; } || echo "!! could not install $(PDF_LIBS): report PDFs will not render" >&2; \
 	else \
 	  echo "!! report PDFs need $(PDF_LIBS): sudo apt-get install $(PDF_LIBS)" >&2; \
 	fi
