@@ -288,3 +288,25 @@ else:
 DEFAULT_FROM_EMAIL = env_str("RADIOLOGY_EMAIL_FROM", "radiology@localhost")
 # The address people reach the portal at (behind the reverse proxy), for links in e-mails.
 PUBLIC_URL = env_str("RADIOLOGY_PUBLIC_URL", f"http://{HTTP_HOST}:{HTTP_PORT}").rstrip("/")
+
+# Dictation (reporting/dictation/, docs/reporting.md). The backend that turns uploaded audio into text: pocketsphinx
+# (offline, with the bundled radiology vocabulary), http (an external service such as a Whisper server, at
+# RADIOLOGY_SPEECH_HTTP_URL with an optional bearer token) or browser (the browser's own recognition; no audio is
+# uploaded). Uploads longer or larger than the limits are refused. Audio is kept with the draft and deleted
+# RADIOLOGY_DICTATION_RETENTION_DAYS after the report is signed (`manage.py purge_dictation_audio`).
+SPEECH_BACKEND = env_choice("RADIOLOGY_SPEECH_BACKEND", "pocketsphinx", ["pocketsphinx", "http", "browser"])
+SPEECH_HTTP_URL = env_str("RADIOLOGY_SPEECH_HTTP_URL", "")
+SPEECH_HTTP_TOKEN = env_str("RADIOLOGY_SPEECH_HTTP_TOKEN", "")
+SPEECH_HTTP_MODEL = env_str("RADIOLOGY_SPEECH_HTTP_MODEL", "whisper-1")
+SPEECH_HTTP_TIMEOUT_SECONDS = env_int("RADIOLOGY_SPEECH_HTTP_TIMEOUT", 60, minimum=1, maximum=3600)
+if SPEECH_BACKEND == "http" and not SPEECH_HTTP_URL.startswith(("http://", "https://")):
+    from radiology.config import ConfigError
+
+    raise ConfigError(f"RADIOLOGY_SPEECH_HTTP_URL must be the speech service's http(s):// address when "
+                      f"RADIOLOGY_SPEECH_BACKEND=http (got {SPEECH_HTTP_URL!r})")
+DICTATION_AUDIO_DIR = DATA_DIR / "dictation"
+DICTATION_MAX_SECONDS = env_int("RADIOLOGY_DICTATION_MAX_SECONDS", 600, minimum=1)
+DICTATION_MAX_BYTES = env_int("RADIOLOGY_DICTATION_MAX_MB", 25, minimum=1) * 1024 * 1024
+DICTATION_RETENTION_DAYS = env_int("RADIOLOGY_DICTATION_RETENTION_DAYS", 30, minimum=0)
+# Hourly: audio whose retention has passed is deleted within the hour (reporting/tasks.py).
+CELERY_BEAT_SCHEDULE["purge-dictation-audio"] = {"task": "reporting.tasks.purge_dictation_audio", "schedule": 3600.0}

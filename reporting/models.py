@@ -119,6 +119,7 @@ class Addendum(models.Model):
     def __str__(self):
         return f"Addendum to {self.report} ({self.signed_at:%Y-%m-%d %H:%M})"
 
+
 # ---------------------------------------------------------------------------------------------------------
 # Distribution of final reports (reporting/distribution.py, reporting/outbound.py) and critical results
 # (reporting/critical.py).
@@ -247,3 +248,42 @@ class CriticalResult(models.Model):
         if self.escalated_at:
             return "escalated"
         return "awaiting acknowledgement"
+
+
+class DictationStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Transcribing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class Dictation(models.Model):
+    """One recording (or one browser-recognised utterance) dictated into a report, and its transcript.
+
+    The audio is kept in the data dir under a name the platform generated (reporting.dictation.audio), with the
+    draft, and removed a set number of days after the report is signed (`audio_purged_at`). The transcript is
+    delivered to the editor, which inserts it at the cursor and saves the report as any other edit: a
+    dictation never writes into the report by itself."""
+
+    report = models.ForeignKey(Report, on_delete=models.CASCADE, related_name="dictations")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="dictations")
+    section = models.CharField(max_length=64, blank=True, default="",
+                               help_text="The report section the cursor was in when dictation began.")
+    backend = models.CharField(max_length=16, help_text="The speech-to-text backend that transcribed it.")
+    audio_name = models.CharField(max_length=64, blank=True, default="",
+                                  help_text="Generated file name in the dictation audio folder; empty when none.")
+    duration_seconds = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=16, choices=DictationStatus.choices, default=DictationStatus.QUEUED)
+    transcript = models.TextField(blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    audio_purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["status", "created_at"], name="dictation_status_idx")]
+
+    def __str__(self):
+        return f"Dictation {self.pk} on {self.report} ({self.get_status_display()})"
