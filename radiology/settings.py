@@ -308,5 +308,8 @@ DICTATION_AUDIO_DIR = DATA_DIR / "dictation"
 DICTATION_MAX_SECONDS = env_int("RADIOLOGY_DICTATION_MAX_SECONDS", 600, minimum=1)
 DICTATION_MAX_BYTES = env_int("RADIOLOGY_DICTATION_MAX_MB", 25, minimum=1) * 1024 * 1024
 DICTATION_RETENTION_DAYS = env_int("RADIOLOGY_DICTATION_RETENTION_DAYS", 30, minimum=0)
-# Hourly: audio whose retention has passed is deleted within the hour (reporting/tasks.py).
+# Hourly: audio whose retention has passed is deleted within the hour; every five minutes, transcriptions whose task
+# was lost are queued again (reporting/tasks.py).
 CELERY_BEAT_SCHEDULE["purge-dictation-audio"] = {"task": "reporting.tasks.purge_dictation_audio", "schedule": 3600.0}
+CELERY_BEAT_SCHEDULE["requeue-stalled-dictations"] = {"task": "reporting.tasks.requeue_stalled_dictations",
+                                                      "schedule": 300.0}

@@ -14,6 +14,12 @@ def transcribe_dictation(dictation_id):
 
 
 @shared_task(ignore_result=True)
+def requeue_stalled_dictations():
+    """Queue again the transcriptions whose task was lost (periodic)."""
+    return services.requeue_stalled()
+
+
+@shared_task(ignore_result=True)
 def purge_dictation_audio():
     """Delete dictation audio RADIOLOGY_DICTATION_RETENTION_DAYS after its report was signed (periodic)."""
     return services.purge_audio()

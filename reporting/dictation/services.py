@@ -22,8 +22,10 @@ from reporting.dictation import audio, commands, events
 from reporting.dictation.backends import TranscriptionFailed, get_backend
 from reporting.models import Dictation, DictationStatus
 
-# A dictation left "running" this long belongs to a worker that died; another run may take it over.
-STALE_RUNNING = timedelta(minutes=30)
+# A dictation still "queued" or "running" this long lost its task (a worker died mid-run, the broker was down when
+# it was queued): requeue_stalled queues it again and the next run takes it over. Pocketsphinx took 8.6 s for
+# 37 s of speech here, so a ten-minute recording (the upload limit) takes about two and a half minutes.
+STALLED_AFTER = timedelta(minutes=15)
 
 
 class DictationRefused(Exception):
@@ -81,7 +83,7 @@ def transcribe(dictation_id):
     dictation is claimed with a conditional UPDATE, so only one run transcribes it."""
     now = timezone.now()
     claimed = Dictation.objects.filter(pk=dictation_id).filter(
-        Q(status=DictationStatus.QUEUED) | Q(status=DictationStatus.RUNNING, started_at__lt=now - STALE_RUNNING),
+        Q(status=DictationStatus.QUEUED) | Q(status=DictationStatus.RUNNING, started_at__lt=now - STALLED_AFTER),
     ).update(status=DictationStatus.RUNNING, started_at=now)
     if not claimed:
         return None
@@ -98,6 +100,18 @@ def transcribe(dictation_id):
         _finish(dictation, error=f"internal error while transcribing: {exc}")
         raise
     return _finish(dictation, transcript=text, segments=commands.parse(text, macros))
+
+
+def requeue_stalled(now=None):
+    """Queue the transcription again for dictations whose task was lost; returns how many. A dictation queued twice
+    is still transcribed once (see transcribe)."""
+    cutoff = (now or timezone.now()) - STALLED_AFTER
+    stalled = list(Dictation.objects.exclude(audio_name="").filter(
+        Q(status=DictationStatus.QUEUED, created_at__lt=cutoff)
+        | Q(status=DictationStatus.RUNNING, started_at__lt=cutoff)).values_list("pk", flat=True))
+    for dictation_id in stalled:
+        _queue(dictation_id)
+    return len(stalled)
 
 
 def purge_audio(now=None):

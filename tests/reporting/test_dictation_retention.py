@@ -13,7 +13,8 @@ from radiology.choices import AuditChannel
 from reporting import reports
 from reporting.dictation import audio, services
 from reporting.models import Dictation, DictationStatus
-from reporting.tasks import purge_dictation_audio, transcribe_dictation
+from radiology.celery import app as celery_app
+from reporting.tasks import purge_dictation_audio, requeue_stalled_dictations, transcribe_dictation
 from tests.factories import PASSWORD
 from tests.reporting.dictation_support import SpeechService, draft_report, wav
 
@@ -89,6 +90,36 @@ def test_the_transcription_task_transcribes_once_however_often_it_runs(radiologi
                                                                                "no pneumothorax", 1)
 
 
+@pytest.fixture
+def eager_tasks():
+    """Queued tasks run at once, in the caller's thread."""
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
+
+
+def test_a_transcription_whose_task_was_lost_is_queued_again_and_done(radiologist, eager_tasks):
+    dictation = dictate(radiologist, draft_report(radiologist))
+    long_ago = timezone.now() - datetime.timedelta(hours=1)
+    Dictation.objects.filter(pk=dictation.pk).update(status=DictationStatus.RUNNING, started_at=long_ago,
+                                                     backend="http")
+
+    with SpeechService(text="no pneumothorax") as service, override_settings(SPEECH_HTTP_URL=service.url):
+        assert requeue_stalled_dictations() == 1
+
+    dictation.refresh_from_db()
+    assert (dictation.status, dictation.transcript) == (DictationStatus.DONE, "no pneumothorax")
+
+
+def test_a_transcription_still_running_is_left_alone(radiologist):
+    dictation = dictate(radiologist, draft_report(radiologist))
+    Dictation.objects.filter(pk=dictation.pk).update(status=DictationStatus.RUNNING, started_at=timezone.now())
+
+    assert services.requeue_stalled() == 0
+    services.transcribe(dictation.pk)
+    assert Dictation.objects.get(pk=dictation.pk).status == DictationStatus.RUNNING
+
+
 def test_a_recording_that_is_gone_fails_with_the_reason(radiologist):
     dictation = dictate(radiologist, draft_report(radiologist))
     audio.delete(dictation.audio_name)
@@ -99,6 +130,8 @@ def test_a_recording_that_is_gone_fails_with_the_reason(radiologist):
     assert (dictation.status, dictation.error) == (DictationStatus.FAILED, "the recording is no longer stored")
 
 
-def test_the_purge_runs_hourly_under_the_beat_scheduler(settings):
+def test_the_purge_and_the_requeue_run_under_the_beat_scheduler(settings):
     assert settings.CELERY_BEAT_SCHEDULE["purge-dictation-audio"] == {
         "task": "reporting.tasks.purge_dictation_audio", "schedule": 3600.0}
+    assert settings.CELERY_BEAT_SCHEDULE["requeue-stalled-dictations"] == {
+        "task": "reporting.tasks.requeue_stalled_dictations", "schedule": 300.0}
