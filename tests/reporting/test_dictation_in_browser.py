@@ -1,6 +1,7 @@
 """Dictation end to end in headless Chromium against a running `serve`: the microphone (Chromium's fake capture
 device playing the espeak-ng recording) is recorded by static/js/dictation.js, uploaded as 16 kHz WAV, transcribed
-by the platform's task worker with pocketsphinx, and the text arrives over /ws/dictations/ at the cursor."""
+by the platform's task worker with pocketsphinx, and the text arrives over /ws/dictations/ at the cursor; voice
+commands move to the next field, insert a macro and open the signing dialog."""
 import json
 import re
 import wave
@@ -27,6 +28,7 @@ from archive.models import Study
 from radiology.choices import AuditChannel
 from radiology.models import Patient
 from reporting import reports
+from reporting.models import Macro
 from worklist import orders
 from worklist.choices import OrderStatus
 from worklist.models import ProcedureType, Station
@@ -40,8 +42,10 @@ order = orders.create_order(patient=patient, procedure=procedure, reason="Breath
 order.study = Study.objects.create(study_instance_uid=order.study_instance_uid, patient=patient)
 order.save(update_fields=["study"])
 order = orders.change_status(order, OrderStatus.COMPLETED, actor="e2e", channel=AuditChannel.SYSTEM)
-report = reports.start_report(order, get_user_model().objects.get(username="radiologist"),
-                              channel=AuditChannel.SYSTEM)
+radiologist = get_user_model().objects.get(username="radiologist")
+report = reports.start_report(order, radiologist, channel=AuditChannel.SYSTEM)
+Macro.objects.get_or_create(name="Quiet chest", owner=radiologist,
+                            defaults={"text": "No acute cardiopulmonary finding."})
 print(json.dumps({"report": report.pk}))
 """
 
@@ -83,7 +87,9 @@ def test_dictated_speech_arrives_at_the_cursor(running_platform, dictating_page)
     panel = render_to_string("reporting/_dictation.html", {"report": SimpleNamespace(pk=report_id)})
     page.evaluate("""html => document.querySelector("main, body").insertAdjacentHTML("beforeend",
         '<form id="report-editor"><textarea data-section="findings">Heart size normal.</textarea>' +
-        '<textarea data-section="impression"></textarea></form>' + html)""", panel)
+        '<textarea data-section="impression"></textarea>' +
+        '<button type="button" data-command="sign" onclick="this.dataset.clicked = 1">Sign…</button></form>' +
+        html)""", panel)
     page.add_script_tag(url=f"{running_platform.base_url}/static/js/dictation.js")
     findings = page.locator("textarea[data-section=findings]")
     findings.click()
@@ -100,3 +106,16 @@ def test_dictated_speech_arrives_at_the_cursor(running_platform, dictating_page)
     # or" (how well is test_dictation_pocketsphinx's business; here the words only have to arrive).
     expect(findings).to_have_value(re.compile(r"^Heart size normal\. [a-z ]*pleural effusion"), timeout=90_000)
     expect(page.locator("[data-dictation=status]")).to_contain_text("Inserted")
+
+    # Voice commands, here from text the browser's recogniser would send (the browser backend's path).
+    posted = page.evaluate("""reportId => fetch("/api/dictations/", {method: "POST", credentials: "same-origin",
+        headers: {"Content-Type": "application/json",
+                  "X-CSRFToken": document.cookie.match(/csrftoken=([^;]+)/)[1]},
+        body: JSON.stringify({report: reportId, section: "findings",
+                              transcript: "full stop next field insert macro quiet chest sign report"})
+      }).then(response => response.status)""", report_id)
+    assert posted == 201
+    expect(page.locator("textarea[data-section=impression]")).to_have_value("No acute cardiopulmonary finding.")
+    expect(findings).to_have_value(re.compile(r"pleural effusion.*\.$"))
+    # "Sign report" only opens the editor's signing dialog (its Sign button); it signs nothing.
+    expect(page.locator("[data-command=sign]")).to_have_attribute("data-clicked", "1")
