@@ -2,7 +2,8 @@
 
     POST /api/dictations/            multipart: report, audio (WAV), section (optional) → 201, status "queued";
                                      or report, transcript (text the browser recognised), section → 201, "done"
-    GET  /api/dictations/?report=ID  the caller's own dictations (the transcript arrives on /ws/dictations/ too)
+    GET  /api/dictations/?report=ID  the caller's own dictations; GET /api/dictations/{id}/ one of them, with its
+                                     `segments` (the editor polls it when the WebSocket is down)
     GET  /api/dictations/backend/    which backend transcribes and the upload limits, for the editor's recorder
 
 Bad audio (not WAV, not PCM, too long, too large) is a 400 naming the problem, and nothing is stored; a report
@@ -16,22 +17,33 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from radiology.choices import AuditChannel
-from reporting.dictation import audio, services
+from reporting.dictation import audio, commands, services
 from reporting.dictation.backends import get_backend
-from reporting.models import Dictation, Report
+from reporting.models import Dictation, DictationStatus, Report
 
 
 class DictationSerializer(serializers.ModelSerializer):
     audio_kept = serializers.SerializerMethodField(help_text="Whether the recording is still stored.")
+    segments = serializers.SerializerMethodField(
+        help_text="The transcript's text and voice commands in order, as the WebSocket sends them.")
 
     class Meta:
         model = Dictation
-        fields = ["id", "report", "section", "backend", "status", "transcript", "error", "duration_seconds",
-                  "audio_kept", "created_at", "finished_at"]
+        fields = ["id", "report", "section", "backend", "status", "transcript", "segments", "error",
+                  "duration_seconds", "audio_kept", "created_at", "finished_at"]
         read_only_fields = fields
 
     def get_audio_kept(self, dictation) -> bool:
         return bool(dictation.audio_name)
+
+    def get_segments(self, dictation) -> list[dict]:
+        if dictation.status != DictationStatus.DONE:
+            return []
+        # One look-up of the user's macros per response, however many dictations it lists.
+        macros = self.context.setdefault("macros", {})
+        if dictation.user_id not in macros:
+            macros[dictation.user_id] = commands.macros_for(dictation.user)
+        return commands.parse(dictation.transcript, macros[dictation.user_id])
 
 
 class DictationUploadSerializer(serializers.Serializer):
@@ -78,7 +90,7 @@ class DictationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
                        viewsets.GenericViewSet):
     """Dictations of the calling user."""
 
-    queryset = Dictation.objects.all()
+    queryset = Dictation.objects.select_related("user")
     serializer_class = DictationSerializer
     permission_classes = [CanDictate]
     filterset_fields = ["report", "status"]
@@ -101,7 +113,7 @@ class DictationViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Re
             return Response({"audio": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         except services.DictationRefused as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        return Response(DictationSerializer(dictation).data, status=status.HTTP_201_CREATED)
+        return Response(self.get_serializer(dictation).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses=BackendSerializer)
     @action(detail=False, methods=["get"])

@@ -8,6 +8,7 @@ dictates into it. The transcript is delivered to the editor, which inserts it at
 report through reporting.reports.save_draft like any other edit: nothing here writes into a report, so a
 failed transcription leaves the draft exactly as it was and says why on the dictation.
 """
+import logging
 from datetime import timedelta
 
 from django.conf import settings
@@ -21,6 +22,8 @@ from reporting.choices import EDITABLE_STATUSES, SIGNED_STATUSES, ReportStatus
 from reporting.dictation import audio, commands, events
 from reporting.dictation.backends import TranscriptionFailed, get_backend
 from reporting.models import Dictation, DictationStatus
+
+logger = logging.getLogger(__name__)
 
 # A dictation still "queued" or "running" this long lost its task (a worker died mid-run, the broker was down when
 # it was queued): requeue_stalled queues it again and the next run takes it over. Pocketsphinx took 8.6 s for
@@ -147,7 +150,12 @@ def _finish(dictation, *, transcript="", segments=None, error=""):
 def _queue(dictation_id):
     from reporting.tasks import transcribe_dictation
 
-    transcribe_dictation.delay(dictation_id)
+    try:
+        transcribe_dictation.delay(dictation_id)
+    except Exception:
+        # The broker is unreachable: the dictation is stored and queued; requeue_stalled sends it again later,
+        # and the upload still succeeds.
+        logger.exception("could not queue the transcription of dictation %s", dictation_id)
 
 
 def _audit(dictation, action, user, channel, **detail):

@@ -8,13 +8,15 @@
 //     csrfToken: "…",                        // default: the form's csrfmiddlewaretoken, else the csrftoken cookie
 //     apiUrl: "/api/dictations/", socketPath: "/ws/dictations/",
 //     onCommand: function (segment) { return true if handled; }   // optional, see below
-//   }) → { start(), stop(), toggle(), recording() }
+//   }) → { start(), stop(), toggle(), recording(), sendTranscript(text), ready }
 //
 // What the server says (reporting/dictation/events.py) is applied in order at the cursor of the field that had
 // the focus when dictation began: text is inserted (and an "input" event fired, so the editor autosaves it as
 // typing); "next field"/"previous field" move the focus; "insert macro <name>" inserts the macro's text; "sign
 // report" only clicks the editor's Sign button, whose dialog asks for the password: a voice never signs.
-// Every message is also dispatched on the form as a "dictation:result" CustomEvent.
+// Only the dictations this page sent are applied (the same report open in another tab applies its own); a result
+// is fetched from the API should the WebSocket be down. Each applied result is also dispatched on the form as a
+// "dictation:result" CustomEvent.
 //
 // Audio: Web Audio records the microphone, the browser's own resampler (OfflineAudioContext) brings it to 16 kHz
 // mono, and it is uploaded as 16-bit PCM WAV. Where the site uses the browser backend
@@ -34,7 +36,9 @@
   function encodeWav(samples, rate) {
     var buffer = new ArrayBuffer(44 + samples.length * 2);
     var view = new DataView(buffer);
-    function text(offset, value) { for (var i = 0; i < value.length; i++) { view.setUint8(offset + i, value.charCodeAt(i)); } }
+    function text(offset, value) {
+      for (var i = 0; i < value.length; i++) { view.setUint8(offset + i, value.charCodeAt(i)); }
+    }
     text(0, "RIFF"); view.setUint32(4, 36 + samples.length * 2, true); text(8, "WAVE");
     text(12, "fmt "); view.setUint32(16, 16, true); view.setUint16(20, 1, true); view.setUint16(22, 1, true);
     view.setUint32(24, rate, true); view.setUint32(28, rate * 2, true); view.setUint16(32, 2, true);
@@ -81,6 +85,9 @@
     var backend = null;
     var recorder = null;
     var recognition = null;
+    var applied = {};                                             // dictation id → true once inserted
+    var mine = {};                                                // ids of the dictations this page sent
+    var early = {};                                               // results that came before their upload's answer
 
     function say(message, kind) {
       if (!statusLine) { return; }
@@ -89,12 +96,15 @@
     }
 
     function fields() {
-      return Array.prototype.slice.call(form.querySelectorAll("textarea[data-section], input[data-field], select[data-field]"));
+      var selector = "textarea[data-section], input[data-field], select[data-field]";
+      return Array.prototype.slice.call(form.querySelectorAll(selector));
     }
 
     // Remember where the cursor was: clicking the record button takes the focus away from the text.
     form.addEventListener("focusin", function (event) {
-      if (event.target.matches && event.target.matches("textarea[data-section], input[data-field]")) { target = event.target; }
+      if (event.target.matches && event.target.matches("textarea[data-section], input[data-field]")) {
+        target = event.target;
+      }
     });
     ["keyup", "mouseup", "select", "input"].forEach(function (name) {
       form.addEventListener(name, function (event) {
@@ -144,7 +154,21 @@
       }
     }
 
+    // Only this page's dictations are inserted here: the same report open in another tab gets its own.
+    function receive(message) {
+      if (mine[message.dictation_id]) { apply(message); } else { early[message.dictation_id] = message; }
+    }
+
+    function claim(dictation) {
+      mine[dictation.id] = true;
+      if (early[dictation.id]) { apply(early[dictation.id]); delete early[dictation.id]; }
+      return dictation;
+    }
+
     function apply(message) {
+      // The same result may come over the WebSocket and from polling: insert it once.
+      if (applied[message.dictation_id]) { return; }
+      applied[message.dictation_id] = true;
       form.dispatchEvent(new CustomEvent("dictation:result", { detail: message, bubbles: true }));
       if (message.report_id !== options.reportId) { return; }
       if (message.kind === "dictation.failed") {
@@ -167,7 +191,7 @@
         socket.addEventListener("message", function (event) {
           var message;
           try { message = JSON.parse(event.data); } catch (error) { return; }
-          if (message.kind) { apply(message); }
+          if (message.kind) { receive(message); }
         });
         socket.addEventListener("close", function (event) {
           if (event.code === 4401) { return; }  // signed out
@@ -186,7 +210,8 @@
       }).then(function (response) {
         return response.json().catch(function () { return {}; }).then(function (data) {
           if (response.status !== 201) {
-            var reason = data.detail || (data.audio && data.audio[0]) || (data.non_field_errors && data.non_field_errors[0]) ||
+            var reason = data.detail || (data.audio && data.audio[0]) ||
+              (data.non_field_errors && data.non_field_errors[0]) ||
               ("HTTP " + response.status);
             throw new Error(reason);
           }
@@ -197,13 +222,37 @@
 
     function section() { return target && target.getAttribute("data-section") || ""; }
 
+    // Should the WebSocket be down, the result is fetched instead: every few seconds until it is done or failed.
+    function watch(dictation) {
+      var delay = 3000;
+      function poll() {
+        if (applied[dictation.id]) { return; }
+        fetch(apiUrl + dictation.id + "/", { credentials: "same-origin", headers: { "Accept": "application/json" } })
+          .then(function (response) { return response.ok ? response.json() : null; })
+          .then(function (data) {
+            if (data && (data.status === "done" || data.status === "failed")) {
+              apply({ kind: "dictation." + data.status, dictation_id: data.id, report_id: data.report,
+                      section: data.section, status: data.status, transcript: data.transcript,
+                      segments: data.segments, error: data.error });
+            } else {
+              delay = Math.min(delay * 1.5, 30000);
+              setTimeout(poll, delay);
+            }
+          }, function () { setTimeout(poll, delay); });
+      }
+      setTimeout(poll, delay);
+      return dictation;
+    }
+
     function upload(blob) {
       var body = new FormData();
       body.append("report", String(options.reportId));
       body.append("section", section());
       body.append("audio", blob, "dictation.wav");
       say("Transcribing…");
-      return post(body, true).catch(function (error) { say("Not uploaded: " + error.message, "error"); });
+      return post(body, true).then(claim).then(watch, function (error) {
+        say("Not uploaded: " + error.message, "error");
+      });
     }
 
     function startRecording() {
@@ -214,7 +263,8 @@
       // The raw signal: echo cancellation, noise suppression and gain control are tuned for calls and cost the
       // recogniser words (measured with pocketsphinx: "small effusion with the the no new" with them, "mild left
       // pleural effusion with basal …" without).
-      return navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } })
+      var raw = { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false };
+      return navigator.mediaDevices.getUserMedia({ audio: raw })
         .then(function (stream) {
           var context = new (window.AudioContext || window.webkitAudioContext)();
           var source = context.createMediaStreamSource(stream);
@@ -254,6 +304,15 @@
       });
     }
 
+    // Text recognised in the browser (or typed commands): posted, parsed by the server, applied like a transcript.
+    function sendTranscript(text) {
+      return post({ report: options.reportId, section: section(), transcript: text }).then(claim).then(function (data) {
+        apply({ kind: "dictation.done", dictation_id: data.id, report_id: data.report, section: data.section,
+                status: data.status, transcript: data.transcript, segments: data.segments, error: "" });
+        return data;
+      }, function (error) { say("Not sent: " + error.message, "error"); });
+    }
+
     function startRecognition() {
       var Recognition = window.SpeechRecognition || window.webkitSpeechRecognition;
       recognition = new Recognition();
@@ -263,8 +322,7 @@
       recognition.addEventListener("result", function (event) {
         for (var i = event.resultIndex; i < event.results.length; i++) {
           if (event.results[i].isFinal) {
-            post({ report: options.reportId, section: section(), transcript: event.results[i][0].transcript })
-              .catch(function (error) { say("Not sent: " + error.message, "error"); });
+            sendTranscript(event.results[i][0].transcript);
           }
         }
       });
@@ -307,7 +365,8 @@
         var hasRecognition = window.SpeechRecognition || window.webkitSpeechRecognition;
         if (button && browserOnly && !hasRecognition) {
           button.disabled = true;
-          say("Dictation on this site uses the browser's speech recognition, which this browser does not offer.", "error");
+          say("Dictation on this site uses the browser's speech recognition, which this browser does not offer.",
+              "error");
         } else if (button) {
           button.disabled = false;
         }
@@ -323,7 +382,8 @@
       }
     });
     listen();
-    return { start: start, stop: stop, toggle: toggle, recording: recording, ready: ready };
+    return { start: start, stop: stop, toggle: toggle, recording: recording, sendTranscript: sendTranscript,
+             ready: ready };
   }
 
   window.RadiologyDictation = { attach: attach, encodeWav: encodeWav };

@@ -107,14 +107,10 @@ def test_dictated_speech_arrives_at_the_cursor(running_platform, dictating_page)
     expect(findings).to_have_value(re.compile(r"^Heart size normal\. [a-z ]*pleural effusion"), timeout=90_000)
     expect(page.locator("[data-dictation=status]")).to_contain_text("Inserted")
 
-    # Voice commands, here from text the browser's recogniser would send (the browser backend's path).
-    posted = page.evaluate("""reportId => fetch("/api/dictations/", {method: "POST", credentials: "same-origin",
-        headers: {"Content-Type": "application/json",
-                  "X-CSRFToken": document.cookie.match(/csrftoken=([^;]+)/)[1]},
-        body: JSON.stringify({report: reportId, section: "findings",
-                              transcript: "full stop next field insert macro quiet chest sign report"})
-      }).then(response => response.status)""", report_id)
-    assert posted == 201
+    # Voice commands, here as text the browser's recogniser would send (the browser backend's path).
+    sent = page.evaluate("""() => document.getElementById("dictation-panel").dictation
+        .sendTranscript("full stop next field insert macro quiet chest sign report").then(data => data.status)""")
+    assert sent == "done"
     expect(page.locator("textarea[data-section=impression]")).to_have_value("No acute cardiopulmonary finding.")
     expect(findings).to_have_value(re.compile(r"pleural effusion.*\.$"))
     # "Sign report" only opens the editor's signing dialog (its Sign button); it signs nothing.

@@ -202,3 +202,29 @@ def _file(data):
     handle = io.BytesIO(data)
     handle.size = len(data)
     return handle
+
+
+@override_settings(SPEECH_BACKEND="browser")
+def test_a_dictation_shows_its_voice_commands_as_segments(radiologist, report):
+    response = token_client(radiologist).post("/api/dictations/", {
+        "report": report.pk, "transcript": "no effusion next field"}, format="json")
+
+    shown = token_client(radiologist).get(f"/api/dictations/{response.json()['id']}/").json()
+    assert shown["segments"] == response.json()["segments"] == [
+        {"type": "text", "text": "no effusion"}, {"type": "command", "command": "next_field"}]
+
+
+def test_an_unreachable_task_queue_loses_no_upload(radiologist, report, monkeypatch,
+                                                   django_capture_on_commit_callbacks):
+    from reporting.tasks import transcribe_dictation
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(transcribe_dictation, "delay", broker_down)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(radiologist, report, wav())
+
+    assert response.status_code == 201
+    assert Dictation.objects.get(pk=response.json()["id"]).status == DictationStatus.QUEUED
