@@ -126,7 +126,10 @@ def send_all(port, run, count, patients, scheduled=True):
             sent = time.perf_counter()
             reply = client.send_message(message)
             while not reply.endswith(b"\x1c\r"):
-                reply += client.socket.recv(4096)
+                more = client.socket.recv(4096)
+                if not more:
+                    raise ConnectionError("serve closed the HL7 connection")
+                reply += more
             round_trips.append((time.perf_counter() - sent) * 1000)
             if b"MSA|AA|" not in reply:
                 raise SystemExit(f"not accepted: {reply!r}")
@@ -162,6 +165,9 @@ def main():
                           "p95_ms": round(round_trips[int(0.95 * len(round_trips)) - 1], 2)}
                 print(json.dumps(record), flush=True)
                 results.append(record)
+        except (ConnectionError, SystemExit):
+            print(platform.log_path.read_text()[-3000:], file=sys.stderr)
+            raise
         finally:
             platform.stop()
     median = statistics.median(record["messages_per_s"] for record in results)
