@@ -207,6 +207,7 @@ SPECTACULAR_SETTINGS = {
         "OrderStatusEnum": "worklist.choices.OrderStatus",
         "StepStatusEnum": "worklist.choices.StepStatus",
         "PriorityEnum": "worklist.choices.Priority",
+        "ReportStatusEnum": "reporting.choices.ReportStatus",
     },
 }
 

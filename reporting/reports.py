@@ -147,10 +147,22 @@ def mark_entered_in_error(report, user, *, reason, channel):
 
 
 def full_text(report):
-    """The report as plain text: the sections with text, in order, then the addenda."""
+    """The report as plain text: the sections in order, each with its text and its template fields that have a
+    value ("Size: 12 mm"), then the addenda."""
     titles = dict(STANDARD_SECTIONS)
-    parts = [f"{titles.get(key, key.replace('_', ' ').capitalize()).upper()}:\n{text.strip()}"
-             for key, text in report.sections.items() if str(text).strip()]
+    fields_by_section = {}
+    for section in (report.template.sections if report.template else []):
+        titles.setdefault(section["key"], section.get("title", section["key"]))
+        fields_by_section[section["key"]] = section.get("fields", [])
+    parts = []
+    for key, text in report.sections.items():
+        lines = [str(text).strip()] if str(text).strip() else []
+        for field in fields_by_section.get(key, []):
+            value = report.fields.get(field["key"])
+            if value not in (None, ""):
+                lines.append(f"{field['label']}: {value}{' ' + field['unit'] if field.get('unit') else ''}")
+        if lines:
+            parts.append(f"{titles.get(key, key.replace('_', ' ').capitalize()).upper()}:\n" + "\n".join(lines))
     parts += [f"ADDENDUM ({addendum.signed_at:%Y-%m-%d %H:%M}, {addendum.author.get_full_name()}):\n{addendum.text}"
               for addendum in report.addenda.all()]
     return "\n\n".join(parts)

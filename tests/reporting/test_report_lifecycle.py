@@ -153,3 +153,14 @@ def test_a_draft_entered_in_error_keeps_its_reason(draft, radiologist):
 def test_only_radiologists_write_reports(case, clinician):
     with pytest.raises(reports.ReportError, match="only radiologists"):
         reports.start_report(case, clinician, channel=WEB)
+
+
+def test_the_report_text_carries_the_template_fields_under_their_section(case, radiologist):
+    ReportTemplate.objects.create(name="CT chest", procedure=case.procedure, sections=[
+        {"key": "findings", "title": "Findings", "default_text": "Lungs clear.",
+         "fields": [{"key": "nodule", "label": "Largest nodule", "type": "number", "unit": "mm"}]}])
+    report = reports.start_report(case, radiologist, channel=WEB)
+
+    report = reports.save_draft(report, radiologist, version=report.version, fields={"nodule": 6}, channel=WEB)
+
+    assert "FINDINGS:\nLungs clear.\nLargest nodule: 6 mm" in reports.full_text(report)
