@@ -202,3 +202,14 @@ def test_a_performing_physician_asked_for_matches_nothing_as_none_is_recorded(ma
     make_scheduled_order(ct_station, start=today_at(9))
     assert matches(step_query(ScheduledPerformingPhysicianName="Smith*")) == []
     assert len(matches(step_query(ScheduledPerformingPhysicianName="*"))) == 1
+
+
+def test_patient_name_with_punctuation_or_lower_case_letters_still_matches(matches, ct_station, today_at):
+    obrien = make_scheduled_order(ct_station, start=today_at(9),
+                                  patient=PatientFactory(family_name="O'Brien", given_name="Liam"))
+    mcdonald = make_scheduled_order(ct_station, start=today_at(10),
+                                    patient=PatientFactory(family_name="McDonald", given_name="Ann"))
+    assert accessions(matches(worklist_identifier(PatientName="o'br*", AccessionNumber=None))) == [
+        obrien.accession_number]
+    assert accessions(matches(worklist_identifier(PatientName="MCDONALD^ANN", AccessionNumber=None))) == [
+        mcdonald.accession_number]
