@@ -11,6 +11,8 @@ import time
 
 from django.conf import settings
 
+from radiology import events
+
 logger = logging.getLogger(__name__)
 
 
@@ -41,9 +43,12 @@ class WebServer:
             if not self._thread.is_alive():
                 raise StartupError(f"web server could not listen on {self.address} (see the log above)")
             time.sleep(0.05)
+        # Live events from the DICOM, HL7 and worker threads are sent on this loop (radiology/events.py).
+        events.use_web_loop(self._server.servers[0].get_loop())
         logger.info("web server on http://%s/", self.address)
 
     def stop(self):
+        events.use_web_loop(None)
         self._server.should_exit = True
         self._thread.join(timeout=10)
 

@@ -4,9 +4,7 @@ Sent to one channel-layer group after the transaction commits, so a page never s
 back. Consumers (worklist/consumers.py) decide per connection which events that user may see, by the
 referring physician and patient carried in the event.
 """
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
+from radiology.events import publish_after_commit
 
 ORDER_EVENTS_GROUP = "worklist-orders"
 
@@ -29,5 +27,4 @@ def order_event(order):
 
 def order_changed(order):
     """Announce the order's current state once the surrounding transaction commits."""
-    event = order_event(order)
-    transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(ORDER_EVENTS_GROUP, event))
+    publish_after_commit(ORDER_EVENTS_GROUP, order_event(order))

@@ -9,10 +9,7 @@ so an editor never inserts text whose dictation was rolled back. Messages are JS
 `segments` are the text and voice commands in order (reporting.dictation.commands); `text` is the dictated
 text without the commands.
 """
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
-from django.db import transaction
-
+from radiology.events import publish_after_commit
 from reporting.dictation import commands
 from reporting.models import DictationStatus
 
@@ -39,6 +36,4 @@ def dictation_event(dictation, segments=None):
 
 def dictation_finished(dictation, segments=None):
     """Tell the dictating user's editors the dictation's outcome, once the current transaction commits."""
-    event = dictation_event(dictation, segments)
-    group = user_group(dictation.user_id)
-    transaction.on_commit(lambda: async_to_sync(get_channel_layer().group_send)(group, event))
+    publish_after_commit(user_group(dictation.user_id), dictation_event(dictation, segments))
