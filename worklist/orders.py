@@ -60,7 +60,6 @@ class BookingConflict(OrderError):
 # ---------------------------------------------------------------------------------------------------------
 # Creating and scheduling
 
-@transaction.atomic
 def create_order(*, patient, procedure, actor, channel, user=None, priority=Priority.ROUTINE, reason="",
                  referring_physician=None, referring_physician_name="", placer_order_number="",
                  filler_order_number="", accession_number="", requested_procedure_id="", start=None,
@@ -72,16 +71,18 @@ def create_order(*, patient, procedure, actor, channel, user=None, priority=Prio
         raise OrderError(f"procedure {procedure.code} is not orderable (inactive)")
     if patient.merged_into_id:
         raise OrderError(f"patient {patient.mrn} was merged into another record; order for the survivor")
-    accession_number = (accession_number or "").strip() or next_accession_number()
+    accession_number = (accession_number or "").strip()
     if len(accession_number) > 16:
         raise OrderError(f"accession number {accession_number!r} is longer than 16 characters")
-    if Order.objects.filter(accession_number=accession_number).exists():
-        raise OrderError(f"accession number {accession_number} is already used by another order")
     if referring_physician is not None and not referring_physician_name:
         referring_physician_name = _dicom_name(referring_physician)
-    now = timezone.now()
     try:
         with transaction.atomic():
+            if not accession_number:
+                accession_number = next_accession_number()
+            elif Order.objects.filter(accession_number=accession_number).exists():
+                raise OrderError(f"accession number {accession_number} is already used by another order")
+            now = timezone.now()
             order = Order.objects.create(
                 accession_number=accession_number, placer_order_number=placer_order_number,
                 filler_order_number=filler_order_number or accession_number, patient=patient, procedure=procedure,
@@ -89,15 +90,18 @@ def create_order(*, patient, procedure, actor, channel, user=None, priority=Prio
                 reason=reason, referring_physician=referring_physician,
                 referring_physician_name=referring_physician_name, study_instance_uid=generate_uid(),
                 status=S.REQUESTED, status_changed_at=now)
+            OrderStatusChange.objects.create(order=order, to_status=S.REQUESTED, at=now, user=user, actor=actor,
+                                             channel=channel)
+            _audit(order, "C", actor=actor, channel=channel, user=user, status=S.REQUESTED)
+            if start is None:
+                events.order_changed(order)
+            else:
+                order = _schedule(order, start=start, station=station, step_id=step_id, actor=actor,
+                                  channel=channel, user=user, new=True)
     except IntegrityError:
-        raise OrderError(f"accession number {accession_number} is already used by another order") from None
-    OrderStatusChange.objects.create(order=order, to_status=S.REQUESTED, at=now, user=user, actor=actor,
-                                     channel=channel)
-    _audit(order, "C", actor=actor, channel=channel, user=user, status=S.REQUESTED)
-    events.order_changed(order)
-    if start is not None:
-        order = schedule_order(order, start=start, station=station, step_id=step_id, actor=actor,
-                               channel=channel, user=user)
+        # Another order took the accession number (or step ID) between the check and the insert.
+        raise OrderError(f"accession number {accession_number} or step ID {step_id or '(generated)'} is already "
+                         f"used by another order") from None
     return order
 
 
@@ -105,8 +109,11 @@ def next_accession_number(today=None):
     """The next number of this year's sequence in settings.ACCESSION_FORMAT (RADIOLOGY_ACCESSION_FORMAT);
     numbers already taken by orders that brought their own accession are skipped."""
     year = (today or timezone.localdate()).year
-    with transaction.atomic():
-        sequence, _ = AccessionSequence.objects.select_for_update().get_or_create(year=year)
+    # No savepoint: nothing here is recovered from; a failure fails the caller's transaction as a whole.
+    with transaction.atomic(savepoint=False):
+        sequence = AccessionSequence.objects.select_for_update().filter(year=year).first()
+        if sequence is None:
+            sequence = AccessionSequence.objects.create(year=year)
         while True:
             sequence.last_value += 1
             candidate = settings.ACCESSION_FORMAT.format(year=year, number=sequence.last_value)
@@ -116,11 +123,17 @@ def next_accession_number(today=None):
     return candidate
 
 
-@transaction.atomic
 def schedule_order(order, *, start, actor, channel, user=None, station=None, step_id="", duration=None):
     """Book the order's procedure step on `station` (optional) at `start`. A requested order becomes scheduled;
     a scheduled one is moved (its open step re-booked). Refuses a station already booked for that time."""
-    order = _locked(order)
+    with transaction.atomic():
+        return _schedule(_locked(order), start=start, actor=actor, channel=channel, user=user, station=station,
+                         step_id=step_id, duration=duration)
+
+
+def _schedule(order, *, start, actor, channel, user, station, step_id, duration=None, new=False):
+    """schedule_order on a locked order inside the caller's transaction; `new`: created in this transaction,
+    so it has no step yet."""
     if order.status not in (S.REQUESTED, S.SCHEDULED):
         raise IllegalTransition(f"order {order.accession_number} is {order.get_status_display().lower()}; "
                                 f"only requested or scheduled orders can be (re)scheduled")
@@ -128,11 +141,11 @@ def schedule_order(order, *, start, actor, channel, user=None, station=None, ste
         raise OrderError(f"station {station.ae_title} is a {station.modality} station; "
                          f"{order.procedure.name} needs {order.procedure.modality}")
     end = start + (duration or timedelta(minutes=order.procedure.default_duration_minutes))
-    step = order.steps.filter(status=StepStatus.SCHEDULED).first()
+    step = None if new else order.steps.filter(status=StepStatus.SCHEDULED).first()
     if station is not None:
         check_station_free(station, start, end, ignore_step=step)
     if step is None:
-        step = ScheduledProcedureStep(order=order, step_id=step_id or _new_step_id(order))
+        step = ScheduledProcedureStep(order=order, step_id=step_id or _new_step_id(order, first=new))
     step.station = station
     step.station_ae_title = station.ae_title if station else ""
     step.modality = order.procedure.modality
@@ -140,7 +153,7 @@ def schedule_order(order, *, start, actor, channel, user=None, station=None, ste
     step.start, step.end = start, end
     step.save()
     if order.status == S.REQUESTED:
-        order = change_status(order, S.SCHEDULED, actor=actor, channel=channel, user=user)
+        order = _change_status(order, S.SCHEDULED, actor=actor, channel=channel, user=user)
     else:
         _audit(order, "U", actor=actor, channel=channel, user=user, rescheduled_to=start.isoformat())
         events.order_changed(order)
@@ -193,10 +206,14 @@ def cancel_order(order, *, reason, actor, channel, user=None):
 # ---------------------------------------------------------------------------------------------------------
 # The state machine
 
-@transaction.atomic
 def change_status(order, to_status, *, actor, channel, user=None, reason=""):
     """Move `order` to `to_status`, or raise IllegalTransition saying which moves are possible."""
-    order = _locked(order)
+    with transaction.atomic():
+        return _change_status(_locked(order), to_status, actor=actor, channel=channel, user=user, reason=reason)
+
+
+def _change_status(order, to_status, *, actor, channel, user, reason=""):
+    """change_status on a locked order inside the caller's transaction."""
     to_status = OrderStatus(to_status)
     allowed = TRANSITIONS[order.status]
     if to_status not in allowed:
@@ -245,8 +262,8 @@ def _locked(order):
     return Order.objects.select_for_update(of=("self",)).select_related("procedure", "patient").get(pk=order.pk)
 
 
-def _new_step_id(order):
-    number = order.steps.count() + 1
+def _new_step_id(order, first=False):
+    number = 1 if first else order.steps.count() + 1
     candidate = f"{order.accession_number}.{number}"
     if len(candidate) <= 16 and not ScheduledProcedureStep.objects.filter(step_id=candidate).exists():
         return candidate
