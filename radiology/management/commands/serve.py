@@ -6,8 +6,8 @@ from radiology.server import components_to_serve, run_components
 
 
 class Command(BaseCommand):
-    help = ("Run the platform in one process: web (HTTP + WebSocket), the DICOM listener and the background task "
-            "worker.")
+    help = ("Run the platform in one process: web (HTTP + WebSocket), the DICOM listener, the HL7 v2 (MLLP) "
+            "listener and the background task worker with its periodic tasks.")
 
     def add_arguments(self, parser):
         parser.add_argument(
