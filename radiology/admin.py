@@ -7,6 +7,20 @@ from radiology.models import AuditEvent, Patient, ServiceHeartbeat
 User = get_user_model()
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """For records the platform writes and nobody edits by hand (audit trail, reports, received messages):
+    listed and viewable, never added, changed or deleted here."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
     list_display = ["mrn", "issuer", "family_name", "given_name", "birth_date", "sex", "merged_into", "updated_at"]
@@ -46,7 +60,7 @@ class StaffUserAdmin(UserAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the trail is written by the platform, never edited."""
 
     list_display = ["created_at", "code", "action", "outcome", "channel", "actor", "source_address", "patient",
@@ -55,12 +69,3 @@ class AuditEventAdmin(admin.ModelAdmin):
     search_fields = ["actor", "object_id", "patient__mrn", "source_address"]
     date_hierarchy = "created_at"
     list_select_related = ["patient"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -6,15 +6,19 @@ from radiology.notifications import user_group
 CLOSE_UNAUTHENTICATED = 4401
 
 
-class NotificationConsumer(AsyncJsonWebsocketConsumer):
-    """The signed-in user's notification stream: one group per user, joined by each of their open pages."""
+class UserStreamConsumer(AsyncJsonWebsocketConsumer):
+    """A one-way stream of events for the signed-in user: one channel-layer group per user (`group_for`), joined
+    by each of their open pages; every event is forwarded as JSON without its "type"."""
+
+    def group_for(self, user):
+        raise NotImplementedError
 
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.group_name = user_group(user.pk)
+        self.group_name = self.group_for(user)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
 
@@ -24,8 +28,17 @@ class NotificationConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         # The stream is one-way; a ping lets the page check that the connection is alive.
-        if content.get("type") == "ping":
+        if isinstance(content, dict) and content.get("type") == "ping":
             await self.send_json({"type": "pong"})
 
-    async def notification(self, event):
+    async def forward(self, event):
         await self.send_json({key: value for key, value in event.items() if key != "type"})
+
+
+class NotificationConsumer(UserStreamConsumer):
+    """The signed-in user's notifications (radiology/notifications.py)."""
+
+    def group_for(self, user):
+        return user_group(user.pk)
+
+    notification = UserStreamConsumer.forward

@@ -9,6 +9,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.text import slugify
 
+from radiology.admin import ReadOnlyAdmin
 from reporting.forms import MRRTUploadForm
 from reporting.models import Addendum, Macro, Report, ReportTemplate, ReportVersion
 from reporting.mrrt import MRRTError, export_mrrt, import_mrrt
@@ -101,19 +102,13 @@ class AddendumInline(admin.TabularInline):
 
 
 @admin.register(Report)
-class ReportAdmin(admin.ModelAdmin):
+class ReportAdmin(ReadOnlyAdmin):
     """Read-only: reports change through the lifecycle (reporting/reports.py), which keeps versions and audits."""
 
     list_display = ["order", "status", "author", "signed_by", "signed_at", "updated_at"]
     list_filter = ["status"]
     search_fields = ["order__accession_number", "order__patient__mrn"]
     inlines = [ReportVersionInline, AddendumInline]
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -169,19 +164,10 @@ class OutboundMessageAdmin(admin.ModelAdmin):
 
 
 @admin.register(CriticalResult)
-class CriticalResultAdmin(admin.ModelAdmin):
+class CriticalResultAdmin(ReadOnlyAdmin):
     """Read-only: critical results move through reporting/critical.py, which notifies, escalates and audits."""
 
     list_display = ["report", "category", "urgency", "marked_by", "marked_at", "clinician", "acknowledged_at",
                     "escalated_at", "closed_at"]
     list_filter = ["urgency", "category"]
     search_fields = ["report__order__accession_number", "report__order__patient__mrn"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

@@ -4,6 +4,7 @@ machine); inbound HL7 messages are listed read-only, with a reprocess action."""
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
+from radiology.admin import ReadOnlyAdmin
 from worklist.models import (
     InboundMessage, Order, OrderStatusChange, PerformedProcedureStep, ProcedureType, ReadingAssignmentRule,
     ScheduledProcedureStep, Station, UnmatchedStudy,
@@ -76,7 +77,7 @@ class UnmatchedStudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(InboundMessage)
-class InboundMessageAdmin(admin.ModelAdmin):
+class InboundMessageAdmin(ReadOnlyAdmin):
     """Every HL7 message as received, with its acknowledgement code and error. Read-only; "reprocess" runs a
     message's handler again once the cause of its error is fixed (e.g. the procedure added to the catalogue)."""
 
@@ -94,16 +95,7 @@ class InboundMessageAdmin(admin.ModelAdmin):
     def message(self, inbound):
         # Segments end with CR; one per line. format_html escapes the text.
         return format_html('<pre style="white-space: pre-wrap">{}</pre>', inbound.raw.replace("\r", "\n"))
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        # The raw messages are the record of what the EHR sent: kept.
-        return False
+    # The raw messages are the record of what the EHR sent: kept as received.
 
     @admin.action(description="Reprocess the selected HL7 messages", permissions=["reprocess"])
     def reprocess(self, request, queryset):
