@@ -213,3 +213,43 @@ def test_patient_name_with_punctuation_or_lower_case_letters_still_matches(match
         obrien.accession_number]
     assert accessions(matches(worklist_identifier(PatientName="MCDONALD^ANN", AccessionNumber=None))) == [
         mcdonald.accession_number]
+
+
+def worklist_find_event(identifier, calling_ae="CT_ROOM1"):
+    """A C-FIND event as pynetdicom hands it to the worklist's handler, on an Explicit VR Little Endian context."""
+    from types import SimpleNamespace
+
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    requestor = SimpleNamespace(ae_title=calling_ae, address="127.0.0.1")
+    return SimpleNamespace(identifier=identifier, is_cancelled=False, assoc=SimpleNamespace(requestor=requestor),
+                           context=SimpleNamespace(transfer_syntax=ExplicitVRLittleEndian))
+
+
+def test_a_worklist_query_costs_the_same_sql_queries_however_many_steps_match(ct_station, today_at):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from worklist.dimse.modality_worklist import handle_find
+
+    def sql_queries(identifier):
+        with CaptureQueriesContext(connection) as captured:
+            responses = list(handle_find(worklist_find_event(identifier)))
+        return len(captured), len(responses)
+
+    # Everything a modality asks for: patient, order, procedure, station and the procedure's code.
+    def query(**step):
+        return worklist_identifier(
+            {"ScheduledProtocolCodeSequence": [], **dict.fromkeys(
+                ["Modality", "ScheduledStationName", "ScheduledProcedureStepLocation",
+                 "ScheduledProcedureStepStartDate"]), **step},
+            PatientName=None, PatientID=None, AccessionNumber=None, RequestedProcedureDescription=None,
+            RequestedProcedureCodeSequence=None)
+
+    make_scheduled_order(ct_station, start=today_at(8))
+    one_match = sql_queries(query(ScheduledProcedureStepStartDate=f"{today_at(0):%Y%m%d}"))
+    for hour in range(9, 15):
+        make_scheduled_order(ct_station, start=today_at(hour, days=1))
+    seven_matches = sql_queries(query())
+    assert (one_match[1], seven_matches[1]) == (1, 7)  # pending responses (pynetdicom adds the final success)
+    assert seven_matches[0] == one_match[0] > 0, (one_match, seven_matches)
