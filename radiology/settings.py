@@ -162,14 +162,20 @@ if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "failed", "control"):
         (TASK_QUEUE_DIR / _folder).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
+    # kombu's filesystem transport with atomic message files; an unreadable message goes to tasks/failed instead
+    # of stopping the worker (radiology/task_queue.py).
+    CELERY_BROKER_TRANSPORT = "radiology.task_queue:Transport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(TASK_QUEUE_DIR / "queue"),
         "data_folder_out": str(TASK_QUEUE_DIR / "queue"),
         "processed_folder": str(TASK_QUEUE_DIR / "processed"),
+        "failed_folder": str(TASK_QUEUE_DIR / "failed"),
         "store_processed": False,
+        # The exchanges' binding tables; kombu's default is ./control in whatever directory the process started in.
+        "control_folder": str(TASK_QUEUE_DIR / "control"),
     }
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged when it has run, so a worker killed mid-task leaves it to be redone.
