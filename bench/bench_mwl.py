@@ -239,7 +239,8 @@ def cpu_seconds(pid):
 
 def measure_pynetdicom(target, port, called_ae, queries, server_pid=None):
     """p50/p95 per query kind and mode; with `server_pid`, also the server's CPU time per query (a figure that
-    other work on a shared machine disturbs less than wall-clock latency)."""
+    other work on a shared machine disturbs less than wall-clock latency), and this client's (pynetdicom's SCU:
+    decoding the responses and its polling threads), which shares the machine's cores with the server."""
     ae = application_entity()
     results = []
     association = associate(ae, port, called_ae)
@@ -247,7 +248,7 @@ def measure_pynetdicom(target, port, called_ae, queries, server_pid=None):
     for mode in ("query", "total"):
         for kind in ("station", "name"):
             timings, matched = [], []
-            cpu_before = cpu_seconds(server_pid)
+            cpu_before, client_before = cpu_seconds(server_pid), time.process_time()
             for query_kind, query in queries:
                 if query_kind != kind:
                     continue
@@ -259,9 +260,10 @@ def measure_pynetdicom(target, port, called_ae, queries, server_pid=None):
                 else:
                     matched.append(find(association, query))
                 timings.append((time.perf_counter() - started) * 1000)
-            cpu_after = cpu_seconds(server_pid)
+            cpu_after, client_after = cpu_seconds(server_pid), time.process_time()
             cpu_ms = (cpu_after - cpu_before) * 1000 / len(timings) if cpu_before is not None else None
-            results.append(summary(target, "pynetdicom", f"{kind}, {mode}", timings, matched, cpu_ms))
+            client_ms = (client_after - client_before) * 1000 / len(timings)
+            results.append(summary(target, "pynetdicom", f"{kind}, {mode}", timings, matched, cpu_ms, client_ms))
     association.release()
     return results
 
@@ -291,13 +293,14 @@ def measure_findscu(target, port, called_ae, queries, count):
     return results
 
 
-def summary(target, client, query, timings, matched, server_cpu_ms=None):
+def summary(target, client, query, timings, matched, server_cpu_ms=None, client_cpu_ms=None):
     ordered = sorted(timings)
     record = {"bench": "mwl", "target": target, "client": client, "query": query, "runs": len(timings),
               "p50_ms": round(statistics.median(ordered), 1),
               "p95_ms": round(ordered[max(0, round(0.95 * len(ordered)) - 1)], 1),
               "mean_matches": round(statistics.mean(matched), 1),
               "server_cpu_ms_per_query": round(server_cpu_ms, 1) if server_cpu_ms is not None else None,
+              "client_cpu_ms_per_query": round(client_cpu_ms, 1) if client_cpu_ms is not None else None,
               "load_average": round(os.getloadavg()[0], 2)}
     print(json.dumps(record), flush=True)
     return record
@@ -394,14 +397,18 @@ def print_table(results):
     for record in results:
         by_row.setdefault((record["client"], record["query"]), {})[record["target"]] = record
     print("\n| client | query | matches | wlmscpfs p50 ms | platform p50 ms | platform p95 ms | platform ÷ wlmscpfs "
-          "| platform CPU ms/query |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
+          "| platform CPU ms/query | client CPU ms/query |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for (client, query), targets in by_row.items():
         platform, peer = targets.get("platform"), targets.get("wlmscpfs")
         ratio = f"{platform['p50_ms'] / peer['p50_ms']:.2f}" if platform and peer and peer["p50_ms"] else "–"
         print(f"| {client} | {query} | {platform['mean_matches']} | {peer['p50_ms'] if peer else '–'} | "
               f"**{platform['p50_ms']}** | {platform['p95_ms']} | {ratio} | "
-              f"{platform['server_cpu_ms_per_query'] if platform['server_cpu_ms_per_query'] is not None else '–'} |")
+              f"{_or_dash(platform['server_cpu_ms_per_query'])} | {_or_dash(platform['client_cpu_ms_per_query'])} |")
+
+
+def _or_dash(value):
+    return "–" if value is None else value
 
 
 if __name__ == "__main__":
