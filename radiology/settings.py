@@ -177,6 +177,9 @@ else:
         # The exchanges' binding tables; kombu's default is ./control in whatever directory the process started in.
         "control_folder": str(TASK_QUEUE_DIR / "control"),
     }
+    # A message folder the worker cannot use for a moment (a full disk, a folder removed) raises kombu's
+    # ChannelError: reconnect and retry rather than stop the worker and with it `serve`.
+    CELERY_BROKER_CHANNEL_ERROR_RETRY = True
 CELERY_TASK_IGNORE_RESULT = True
 # A task is acknowledged when it has run, so a worker killed mid-task leaves it to be redone.
 CELERY_TASK_ACKS_LATE = True

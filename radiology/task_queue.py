@@ -76,11 +76,15 @@ class Channel(filesystem.Channel):
         for name in sorted(os.listdir(self.data_folder_in)):
             if name.partition(".")[2] != wanted:
                 continue
-            claimed = os.path.join(self.processed_folder, name)
+            queued, claimed = os.path.join(self.data_folder_in, name), os.path.join(self.processed_folder, name)
             try:
-                os.rename(os.path.join(self.data_folder_in, name), claimed)
-            except FileNotFoundError:
-                continue  # another consumer claimed it first
+                os.rename(queued, claimed)
+            except OSError as exc:
+                if isinstance(exc, FileNotFoundError) and not os.path.exists(queued):
+                    continue  # another consumer claimed it first
+                # A ChannelError makes Celery reconnect and retry (broker_channel_error_retry); any other exception
+                # would stop the worker.
+                raise ChannelError(f"Cannot claim message {name!r} into {self.processed_folder!r}") from exc
             try:
                 with open(claimed, "rb") as message_file:
                     data = message_file.read()

@@ -10,6 +10,7 @@ import threading
 import kombu
 import pytest
 from django.conf import settings
+from kombu.exceptions import ChannelError
 from kombu.transport import virtual
 
 from radiology import task_queue
@@ -170,13 +171,26 @@ def test_bindings_made_at_once_on_a_new_exchange_are_all_kept(queue_dir):
     assert [name for name in os.listdir(queue_dir / "control") if name.startswith(".")] == []
 
 
+def test_a_queue_the_consumer_cannot_claim_from_raises_the_error_celery_retries(queue_dir):
+    with connect(queue_dir) as connection:
+        publish(connection, {"order": 1})
+        (queue_dir / "processed").rmdir()
+
+        with pytest.raises(ChannelError, match="Cannot claim message"):
+            connection.default_channel._get("celery")
+
+    assert len(os.listdir(queue_dir / "queue")) == 1  # still queued, for when the folder is back
+
+
 @pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="Redis deployments keep Redis as the broker")
 def test_the_platform_uses_this_transport_with_its_folders_in_the_data_dir():
     from radiology.celery import app
 
     with app.connection_for_write() as connection:
         assert isinstance(connection.transport, task_queue.Transport)
+        assert isinstance(ChannelError(), connection.channel_errors)
         options = connection.transport_options
+    assert app.conf.broker_channel_error_retry
     task_dir = str(settings.TASK_QUEUE_DIR)
     for option in ("data_folder_in", "data_folder_out", "processed_folder", "failed_folder", "control_folder"):
         assert options[option].startswith(task_dir), option
