@@ -7,18 +7,18 @@ CLOSE_UNAUTHENTICATED = 4401
 
 
 class UserStreamConsumer(AsyncJsonWebsocketConsumer):
-    """A one-way stream of events for the signed-in user: one channel-layer group per user (`group_for`), joined
-    by each of their open pages; every event is forwarded as JSON without its "type"."""
+    """A one-way stream of events for the signed-in user: one channel-layer group per user (`group_for`, set
+    by each stream to its function of the user id), joined by each of their open pages; every event is forwarded
+    as JSON without its "type"."""
 
-    def group_for(self, user):
-        raise NotImplementedError
+    group_for = None
 
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.group_name = self.group_for(user)
+        self.group_name = self.group_for(user.pk)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
 
@@ -38,7 +38,5 @@ class UserStreamConsumer(AsyncJsonWebsocketConsumer):
 class NotificationConsumer(UserStreamConsumer):
     """The signed-in user's notifications (radiology/notifications.py)."""
 
-    def group_for(self, user):
-        return user_group(user.pk)
-
+    group_for = staticmethod(user_group)
     notification = UserStreamConsumer.forward

@@ -1,4 +1,5 @@
 import datetime
+import os
 
 import factory
 from django.contrib.auth import get_user_model
@@ -35,7 +36,9 @@ class PatientFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Patient
 
-    mrn = factory.Sequence(lambda n: f"MRN{n:06d}")
+    # The process id keeps MRNs unique when several processes (tests and `manage.py shell` scripts run against
+    # one platform) each count from zero.
+    mrn = factory.Sequence(lambda n: f"MRN{os.getpid() % 100000:05d}{n:05d}")
     family_name = factory.Faker("last_name")
     given_name = factory.Faker("first_name")
     birth_date = factory.Faker("date_between", start_date=datetime.date(1930, 1, 1), end_date=datetime.date(2020, 1, 1))

@@ -9,6 +9,7 @@ with a reason a radiologist understands; the dictation is then marked failed wit
     http          an external service (for example a Whisper server) at RADIOLOGY_SPEECH_HTTP_URL
     browser       the browser's own speech recognition in the editor; the server gets text, never audio
 """
+import abc
 from importlib import import_module
 
 from django.conf import settings
@@ -18,16 +19,16 @@ class TranscriptionFailed(Exception):
     """The backend could not transcribe the recording; the message says why."""
 
 
-class SpeechToText:
+class SpeechToText(abc.ABC):
     """The interface every backend implements."""
 
     name = ""
     # False for backends whose recognition happens in the browser: the API then refuses audio uploads.
     accepts_audio = True
 
+    @abc.abstractmethod
     def transcribe(self, pcm, *, phrases=()):
         """The text spoken in `pcm` (16 kHz mono signed 16-bit little-endian samples)."""
-        raise NotImplementedError
 
 
 class BrowserSpeechRecognition(SpeechToText):

@@ -5,7 +5,5 @@ from reporting.dictation.events import user_group
 
 
 class DictationConsumer(UserStreamConsumer):
-    def group_for(self, user):
-        return user_group(user.pk)
-
+    group_for = staticmethod(user_group)
     dictation_result = UserStreamConsumer.forward
