@@ -76,7 +76,7 @@ def handle_find(event):
         # A C-FIND another app serves on this listener (Modality Worklist: archive/dimse/services.py).
         yield from services.handler_for(evt.EVT_C_FIND, sop_class)(event)
         return
-    calling_ae = _calling_ae(event)
+    calling_ae = services.calling_ae(event)
     model = FIND_MODELS[sop_class]
     audit = {"level": "", "keys": "", "model": f"{model} root", "matches": 0}
     patients = set()
@@ -87,7 +87,7 @@ def handle_find(event):
     try:
         if not may_query(calling_ae):
             record(AuditOutcome.SERIOUS_FAILURE, error="calling AE may not query")
-            yield _failure(NOT_AUTHORIZED, f"{calling_ae} may not query this archive"), None
+            yield services.failure(NOT_AUTHORIZED, f"{calling_ae} may not query this archive"), None
             return
         try:
             query = archive_query.parse_identifier(event.identifier, model)
@@ -95,12 +95,12 @@ def handle_find(event):
             found = archive_query.matches(query, combine_date_time=_combined_date_time(event, sop_class))
         except archive_query.QueryError as error:
             record(AuditOutcome.MINOR_FAILURE, error=error.comment)
-            yield _failure(error.status, error.comment), None
+            yield services.failure(error.status, error.comment), None
             return
         except Exception as error:  # noqa: BLE001 - an identifier pydicom cannot decode
             logger.info("C-FIND from %s: undecodable identifier: %s", calling_ae, error)
             record(AuditOutcome.MINOR_FAILURE, error="identifier cannot be decoded")
-            yield _failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded"), None
+            yield services.failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded"), None
             return
         for match in found:
             if event.is_cancelled:
@@ -124,9 +124,9 @@ def handle_move(event):
     pynetdicom expects, in order: the destination (host, port, association arguments), the number of C-STORE
     sub-operations, then (pending, dataset) per instance; it sends the pending responses with their counts
     and the final response itself."""
-    calling_ae = _calling_ae(event)
+    calling_ae = services.calling_ae(event)
     model = MOVE_MODELS[UID(event.request.AffectedSOPClassUID)]
-    destination_ae = _ae_text(event.move_destination)
+    destination_ae = services.ae_text(event.move_destination)
     try:
         node = node_for(destination_ae)
         if node is None:
@@ -161,7 +161,7 @@ def handle_move(event):
 def handle_get(event):
     """PS3.4 C.4.3: send the selected instances back over the SCU's own association, with the storage
     contexts it offered in the SCP role."""
-    calling_ae = _calling_ae(event)
+    calling_ae = services.calling_ae(event)
     model = GET_MODELS[UID(event.request.AffectedSOPClassUID)]
     try:
         selection = _select(event, model, calling_ae)
@@ -183,16 +183,16 @@ def _select(event, model, calling_ae):
     if not may_query(calling_ae):
         _audit(event, AuditEventCode.BEGIN_TRANSFERRING, calling_ae, set(), AuditOutcome.SERIOUS_FAILURE,
                error="calling AE may not retrieve")
-        return _failure(NOT_AUTHORIZED, f"{calling_ae} may not retrieve from this archive")
+        return services.failure(NOT_AUTHORIZED, f"{calling_ae} may not retrieve from this archive")
     try:
         query = archive_query.parse_retrieve_identifier(event.identifier, model)
     except archive_query.QueryError as error:
         _audit(event, AuditEventCode.BEGIN_TRANSFERRING, calling_ae, set(), AuditOutcome.MINOR_FAILURE,
                error=error.comment)
-        return _failure(error.status, error.comment)
+        return services.failure(error.status, error.comment)
     except Exception as error:  # noqa: BLE001 - an identifier pydicom cannot decode
         logger.info("retrieve from %s: undecodable identifier: %s", calling_ae, error)
-        return _failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded")
+        return services.failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded")
     instances = archive_query.retrieve_instances(query)
     return instances, instances.count()
 
@@ -323,7 +323,7 @@ def _audit(event, code, calling_ae, patients, outcome, *, object_type="", object
     patient = Patient.objects.filter(pk=next(iter(patients))).first() if len(patients) == 1 else None
     record_audit_event(
         code, action="E", channel=AuditChannel.DICOM, actor=calling_ae, outcome=outcome,
-        source_address=_address(event), patient=patient, object_type=object_type, object_id=object_id,
+        source_address=services.peer_address(event), patient=patient, object_type=object_type, object_id=object_id,
         called_ae=settings.DICOM_AET, **detail)
 
 
@@ -331,28 +331,12 @@ def _keys_text(matching):
     return "; ".join(f"{keyword}={value}" for keyword, value in matching.items())
 
 
-def _failure(code, comment):
-    dataset = Dataset()
-    dataset.Status = code
-    dataset.ErrorComment = comment[:64]
-    return dataset
 
 
-def _calling_ae(event):
-    return _ae_text(event.assoc.requestor.ae_title)
 
 
-def _ae_text(value):
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    return (value or "").strip()
 
 
-def _address(event):
-    try:
-        return event.assoc.requestor.address
-    except AttributeError:
-        return ""
 
 
 HANDLERS = [

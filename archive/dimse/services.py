@@ -13,6 +13,7 @@ decides what such a peer may do (the archive's own handlers refuse AEs that are 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pydicom.dataset import Dataset
 from pynetdicom import evt
 
 # PS3.7 C.5: the SOP class named in the request is not one we serve.
@@ -66,3 +67,31 @@ def dispatch(event):
     if handler is None:
         return SOP_CLASS_NOT_SUPPORTED, None
     return handler(event)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What every service handler needs from a request (the archive's Q/R handlers use them too)
+
+def failure(code, comment):
+    """A failure status data set with its Error Comment (at most 64 characters, PS3.7 C.4)."""
+    dataset = Dataset()
+    dataset.Status = code
+    dataset.ErrorComment = comment[:64]
+    return dataset
+
+
+def ae_text(value):
+    if isinstance(value, bytes):
+        value = value.decode("ascii", "replace")
+    return (value or "").strip()
+
+
+def calling_ae(event):
+    return ae_text(event.assoc.requestor.ae_title)
+
+
+def peer_address(event):
+    try:
+        return event.assoc.requestor.address
+    except AttributeError:
+        return ""

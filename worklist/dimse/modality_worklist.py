@@ -25,6 +25,7 @@ from pydicom.valuerep import STR_VR
 
 from archive import query as archive_query
 from archive import status
+from archive.dimse import services
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
 from worklist import scheduled_steps
@@ -63,7 +64,7 @@ def handle_find(event):
     """PS3.4 K.4.1.3 C-FIND SCP behaviour: one pending response per matching step, then pynetdicom's final
     success; a cancel (C-CANCEL) stops at the next step. The audit event is written before the last response
     goes out, as in the archive's C-FIND."""
-    calling_ae = _calling_ae(event)
+    calling_ae = services.calling_ae(event)
     audit = {"model": "modality worklist", "keys": "", "matches": 0}
     patients = {}  # id -> the step's patient, read with the step: naming it in the audit costs no query
 
@@ -73,7 +74,7 @@ def handle_find(event):
     try:
         if not may_query_worklist(calling_ae):
             record(AuditOutcome.SERIOUS_FAILURE, error="calling AE may not query the worklist")
-            yield _failure(NOT_AUTHORIZED, f"{calling_ae} may not query the worklist"), None
+            yield services.failure(NOT_AUTHORIZED, f"{calling_ae} may not query the worklist"), None
             return
         try:
             query = parse_identifier(event.identifier)
@@ -81,12 +82,12 @@ def handle_find(event):
             steps = scheduled_steps.worklist_steps(query.matching)
         except archive_query.QueryError as error:
             record(AuditOutcome.MINOR_FAILURE, error=error.comment)
-            yield _failure(error.status, error.comment), None
+            yield services.failure(error.status, error.comment), None
             return
         except Exception as error:  # noqa: BLE001 - an identifier pydicom cannot decode
             logger.info("worklist C-FIND from %s: undecodable identifier: %s", calling_ae, error)
             record(AuditOutcome.MINOR_FAILURE, error="identifier cannot be decoded")
-            yield _failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded"), None
+            yield services.failure(status.CANNOT_UNDERSTAND, "identifier cannot be decoded"), None
             return
         transfer_syntax = UID(event.context.transfer_syntax)
         for step in steps:
@@ -336,25 +337,4 @@ def _audit(event, calling_ae, patients, outcome, **detail):
     patient = next(iter(patients.values())) if len(patients) == 1 else None
     record_audit_event(
         AuditEventCode.QUERY, action="E", channel=AuditChannel.DICOM, actor=calling_ae, outcome=outcome,
-        source_address=_address(event), patient=patient, called_ae=settings.DICOM_AET, **detail)
-
-
-def _failure(code, comment):
-    dataset = Dataset()
-    dataset.Status = code
-    dataset.ErrorComment = comment[:64]
-    return dataset
-
-
-def _calling_ae(event):
-    value = event.assoc.requestor.ae_title
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    return (value or "").strip()
-
-
-def _address(event):
-    try:
-        return event.assoc.requestor.address
-    except AttributeError:
-        return ""
+        source_address=services.peer_address(event), patient=patient, called_ae=settings.DICOM_AET, **detail)

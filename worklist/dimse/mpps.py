@@ -21,6 +21,7 @@ from django.db import close_old_connections
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from archive.dimse import services
 from radiology.audit import record_audit_event
 from radiology.choices import AuditChannel, AuditEventCode, AuditOutcome
 from worklist import performed_steps
@@ -48,7 +49,7 @@ STATUS_FOR = {
 
 def handle_create(event):
     """N-CREATE (PS3.4 F.7.2.1): a modality starts a performed procedure step."""
-    calling_ae = _calling_ae(event)
+    calling_ae = services.calling_ae(event)
     # PS3.7 10.1.5.1.4: when the SCU leaves the SOP Instance UID to us, we assign it and answer it.
     assigned = event.request.AffectedSOPInstanceUID is None
     sop_instance_uid = str(event.request.AffectedSOPInstanceUID or generate_uid())
@@ -59,7 +60,7 @@ def handle_create(event):
 
 def handle_set(event):
     """N-SET (PS3.4 F.7.2.2): a modality updates, completes or discontinues a performed procedure step."""
-    calling_ae = _calling_ae(event)
+    calling_ae = services.calling_ae(event)
     sop_instance_uid = str(event.request.RequestedSOPInstanceUID or "")
     return _answer(event, "U", calling_ae, sop_instance_uid, lambda modifications: (
         performed_steps.update_performed_step(sop_instance_uid, modifications, actor=calling_ae)),
@@ -71,7 +72,7 @@ def _answer(event, action, calling_ae, sop_instance_uid, apply, attribute_list, 
         order = step.order if step is not None else None
         record_audit_event(
             AuditEventCode.PROCEDURE_RECORD, action=action, channel=AuditChannel.DICOM, actor=calling_ae,
-            outcome=outcome, source_address=_address(event), patient=order.patient if order else None,
+            outcome=outcome, source_address=services.peer_address(event), patient=order.patient if order else None,
             object_type="performed procedure step", object_id=sop_instance_uid, called_ae=settings.DICOM_AET,
             **({"accession_number": order.accession_number, "order_status": order.status} if order else {}),
             **detail)
@@ -79,14 +80,14 @@ def _answer(event, action, calling_ae, sop_instance_uid, apply, attribute_list, 
     try:
         if not may_report_procedure_steps(calling_ae):
             record(AuditOutcome.SERIOUS_FAILURE, error="calling AE may not report procedure steps")
-            return _failure(NOT_AUTHORIZED, f"{calling_ae} may not report procedure steps"), None
+            return services.failure(NOT_AUTHORIZED, f"{calling_ae} may not report procedure steps"), None
         try:
             attributes = _decoded(attribute_list())
             step = apply(attributes)
         except performed_steps.PerformedStepError as error:
             logger.info("MPPS %s from %s refused: %s", sop_instance_uid, calling_ae, error)
             record(AuditOutcome.MINOR_FAILURE, error=str(error))
-            return _failure(STATUS_FOR[type(error)], str(error)), None
+            return services.failure(STATUS_FOR[type(error)], str(error)), None
         record(AuditOutcome.SUCCESS, step, status=step.status)
         if assigned:
             reply = Dataset()
@@ -108,24 +109,3 @@ def _decoded(dataset):
     except Exception as error:  # noqa: BLE001 - any decoding failure of the peer's data
         raise performed_steps.InvalidValue(f"attribute list cannot be decoded: {error}"[:64]) from None
     return dataset
-
-
-def _failure(code, comment):
-    dataset = Dataset()
-    dataset.Status = code
-    dataset.ErrorComment = comment[:64]
-    return dataset
-
-
-def _calling_ae(event):
-    value = event.assoc.requestor.ae_title
-    if isinstance(value, bytes):
-        value = value.decode("ascii", "replace")
-    return (value or "").strip()
-
-
-def _address(event):
-    try:
-        return event.assoc.requestor.address
-    except AttributeError:
-        return ""
