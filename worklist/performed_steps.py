@@ -90,7 +90,7 @@ def start_performed_step(sop_instance_uid, attributes, *, actor):
 def update_performed_step(sop_instance_uid, modifications, *, actor):
     """N-SET: replace the attributes `modifications` carries; COMPLETED or DISCONTINUED move the order on.
     Returns the PerformedProcedureStep."""
-    step = (PerformedProcedureStep.objects.select_for_update().select_related("order")
+    step = (PerformedProcedureStep.objects.select_for_update(of=("self",)).select_related("order")
             .filter(sop_instance_uid=sop_instance_uid).first())
     if step is None:
         raise NoSuchStep(f"no performed procedure step {sop_instance_uid}")

@@ -67,8 +67,8 @@ def link_to_order(unmatched, order, *, user, channel):
 
     def link(study):
         # Checked again with the rows locked: the order may have been cancelled or linked meanwhile.
-        locked = Order.objects.select_for_update().select_related("patient", "study").get(pk=order.pk)
-        current = UnmatchedStudy.objects.select_for_update().select_related("order").get(pk=unmatched.pk)
+        locked = Order.objects.select_for_update(of=("self",)).select_related("patient", "study").get(pk=order.pk)
+        current = UnmatchedStudy.objects.select_for_update(of=("self",)).select_related("order").get(pk=unmatched.pk)
         check_linkable(current, locked)
         linked["order"] = link_study(locked, study, actor=user.get_username(), channel=channel, user=user)
 
